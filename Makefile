@@ -1,0 +1,38 @@
+# Partner Center competencies: `make run` and `make test` are all you need.
+# Django 6 needs Python >= 3.12: the first one found is used (override with PYTHON=...).
+PYTHON ?= $(firstword $(shell command -v python3.13 python3.12 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3) $(wildcard /root/.pyenv/versions/3.1[2-9]*/bin/python3))
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run setup test bench messages clean
+
+$(VENV)/.installed: requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6): set PYTHON=/path/to/python3.12"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+## setup: virtualenv, dependencies, database schema, catalog and demo data
+setup: $(VENV)/.installed
+	$(MANAGE) migrate --noinput
+	$(MANAGE) load_catalog
+	$(MANAGE) seed_demo
+
+## run: set up, then serve http://$(HOST):$(PORT) with the Celery worker and beat (nightly jobs)
+run: setup
+	bin/run $(HOST) $(PORT)
+
+## test: the whole suite (SQLite and an eager broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: the benchmark suite (needs PostgreSQL: DATABASE_URL)
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var/*

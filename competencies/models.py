@@ -1,0 +1,416 @@
+"""Partners, people, the credential catalog, competencies and their status.
+
+Every end date in this product is the first day something no longer holds
+(`start <= D < end`).
+"""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class Level(models.TextChoices):
+    NONE = "none", _("None")
+    SILVER = "silver", _("Silver")
+    GOLD = "gold", _("Gold")
+
+
+LEVEL_RANK = {Level.NONE: 0, Level.SILVER: 1, Level.GOLD: 2}
+ACHIEVABLE_LEVELS = [Level.SILVER, Level.GOLD]
+
+
+def higher_level(a: str, b: str) -> str:
+    return a if LEVEL_RANK[a] >= LEVEL_RANK[b] else b
+
+
+class Market(models.TextChoices):
+    DEVELOPED = "developed", _("Developed")
+    DEVELOPING = "developing", _("Developing")
+
+
+class EmployeeManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **extra):
+        if not email:
+            raise ValueError("An employee needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+
+class Employee(AbstractBaseUser, PermissionsMixin):
+    """A login account. Email is the login, unique whatever its case."""
+
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    mcp_id = models.CharField(_("MCP ID"), max_length=40, blank=True)
+    language = models.CharField(
+        _("language"), max_length=10, blank=True, choices=settings.LANGUAGES, help_text=_("Preferred language")
+    )
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), auto_now_add=True)
+
+    objects = EmployeeManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        verbose_name = _("employee")
+        verbose_name_plural = _("employees")
+        constraints = [models.UniqueConstraint(Lower("email"), name="employee_email_ci_unique")]
+
+    def __str__(self):
+        return self.name or self.email
+
+    @property
+    def display_name(self):
+        return self.name or self.email
+
+
+class Organization(models.Model):
+    """A partner organization, known by its MPN ID."""
+
+    mpn_id = models.CharField(_("MPN ID"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    country = models.CharField(_("country"), max_length=80, blank=True)
+    market = models.CharField(_("market"), max_length=20, choices=Market.choices, default=Market.DEVELOPED)
+    website = models.URLField(_("website"), blank=True)
+    description = models.TextField(_("description"), blank=True)
+    public_profile = models.BooleanField(_("public profile"), default=True)
+    admins = models.ManyToManyField(Employee, blank=True, related_name="administered_organizations")
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(mpn_id__regex=r"^[0-9]+$"), name="mpn_id_digits")]
+
+    def __str__(self):
+        return f"{self.name} ({self.mpn_id})"
+
+
+class Credential(models.Model):
+    """An exam, certification or technical assessment of the catalog."""
+
+    class Kind(models.TextChoices):
+        EXAM = "exam", _("Exam")
+        CERTIFICATION = "certification", _("Certification")
+        ASSESSMENT = "assessment", _("Technical assessment")
+
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.EXAM)
+    title = models.CharField(_("title"), max_length=300)
+    valid_days = models.PositiveIntegerField(_("valid for (days)"), null=True, blank=True)
+    retired_on = models.DateField(_("retired on"), null=True, blank=True)
+    accepted_until = models.DateField(
+        _("accepted until"), null=True, blank=True, help_text=_("First day an earned one no longer counts.")
+    )
+
+    class Meta:
+        verbose_name = _("credential")
+        verbose_name_plural = _("credentials")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.title}"
+
+
+class EarnedCredential(models.Model):
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="earned_credentials")
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="earned")
+    earned_on = models.DateField(_("earned on"))
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("earned credential")
+        verbose_name_plural = _("earned credentials")
+        constraints = [
+            models.UniqueConstraint(fields=["employee", "credential", "earned_on"], name="earned_credential_unique"),
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=True) | Q(expires_on__gt=models.F("earned_on")),
+                name="earned_credential_expires_after_earned",
+            ),
+        ]
+        indexes = [models.Index(fields=["credential", "employee"])]
+
+    def __str__(self):
+        return f"{self.employee} · {self.credential.code}"
+
+
+class Association(models.Model):
+    """An employee counts for an organization from `starts_on` until `ends_on`.
+
+    History is kept: an association is ended, never deleted. The database
+    forbids two open associations for one employee.
+    """
+
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="associations")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="associations")
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(_("until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("association")
+        verbose_name_plural = _("associations")
+        ordering = ["employee", "starts_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["employee"], condition=Q(ends_on__isnull=True), name="one_open_association_per_employee"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="association_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "starts_on"])]
+
+    def __str__(self):
+        return f"{self.employee} → {self.organization.mpn_id} [{self.starts_on}, {self.ends_on or '…'})"
+
+
+class CenterOfExcellence(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Center of Excellence")
+        verbose_name_plural = _("Centers of Excellence")
+        ordering = ["position", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Competency(models.Model):
+    center = models.ForeignKey(CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies")
+    slug = models.SlugField(unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("competency")
+        verbose_name_plural = _("competencies")
+        ordering = ["center__position", "position", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AttainmentOption(models.Model):
+    """One way to reach a level of a competency: every requirement must hold."""
+
+    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="options")
+    level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
+    name = models.CharField(_("name"), max_length=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("attainment option")
+        verbose_name_plural = _("attainment options")
+        ordering = ["competency", "level", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["competency", "level", "position"], name="option_position_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.competency} {self.level}: {self.name}"
+
+
+class Requirement(models.Model):
+    """A condition of an option. `params` holds the kind's parameters as in the catalog file.
+
+    `certified_people`: `count` and exactly one of `any_of`, `all_of`, `groups`.
+    `metric`: `metric`, `window_days`, `at_least` (a number or a map by market).
+    """
+
+    option = models.ForeignKey(AttainmentOption, on_delete=models.CASCADE, related_name="requirements")
+    kind = models.CharField(_("kind"), max_length=40)
+    position = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("requirement")
+        verbose_name_plural = _("requirements")
+        ordering = ["option", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["option", "position"], name="requirement_position_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.params}"
+
+
+class Metric(models.Model):
+    slug = models.SlugField(unique=True, max_length=80)
+    name = models.CharField(_("name"), max_length=200)
+    unit = models.CharField(_("unit"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("metric")
+        verbose_name_plural = _("metrics")
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.name
+
+
+class MetricValue(models.Model):
+    """An organization's figure for one period; a second report for the period replaces it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="metric_values")
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="values")
+    period_end = models.DateField(_("period end"))
+    value = models.DecimalField(_("value"), max_digits=18, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("metric value")
+        verbose_name_plural = _("metric values")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "metric", "period_end"], name="metric_value_unique"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="metric_value_not_negative"),
+        ]
+
+
+class Override(models.Model):
+    """An agent grants an organization a level in one competency for a while.
+
+    Active on D when `starts_on <= D < expires_on` and not revoked. `state`
+    is owned by the services and the nightly job; the database allows one
+    override in state `active` per organization × competency.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="overrides")
+    competency = models.ForeignKey(Competency, on_delete=models.PROTECT, related_name="overrides")
+    level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
+    reason = models.TextField(_("reason"))
+    starts_on = models.DateField(_("starts on"))
+    expires_on = models.DateField(_("expires on"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    revoked_on = models.DateField(_("revoked on"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("achievement override")
+        verbose_name_plural = _("achievement overrides")
+        ordering = ["-starts_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "competency"],
+                condition=Q(state="active"),
+                name="one_active_override_per_org_competency",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_on__gt=models.F("starts_on")), name="override_expires_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization.mpn_id} {self.competency.slug} {self.level} until {self.expires_on}"
+
+    def is_active_on(self, day) -> bool:
+        return self.state == self.State.ACTIVE and self.starts_on <= day < self.expires_on
+
+
+class OverrideAudit(models.Model):
+    """Who applied, extended, revoked or expired an override, written with the change."""
+
+    class Action(models.TextChoices):
+        APPLY = "apply", _("Applied")
+        EXTEND = "extend", _("Extended")
+        REVOKE = "revoke", _("Revoked")
+        EXPIRE = "expire", _("Expired")
+
+    override = models.ForeignKey(Override, on_delete=models.CASCADE, related_name="audit")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    actor = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    day = models.DateField()
+    reason = models.TextField(blank=True)
+    old_values = models.JSONField(default=dict)
+    new_values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class CompetencyStatus(models.Model):
+    """The latest evaluation of one organization in one competency.
+
+    `details` carries what the pages show: per-option, per-requirement
+    progress, contributors, gaps and key people, as the engine computed them.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="statuses")
+    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="statuses")
+    as_of = models.DateField()
+    evaluated_level = models.CharField(max_length=10, choices=Level.choices, default=Level.NONE)
+    effective_level = models.CharField(max_length=10, choices=Level.choices, default=Level.NONE)
+    override = models.ForeignKey(Override, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    details = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("competency status")
+        verbose_name_plural = _("competency statuses")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "competency"], name="one_status_per_org_competency")
+        ]
+
+
+class StatusChange(models.Model):
+    """An append-only history of evaluated and effective level changes."""
+
+    class Cause(models.TextChoices):
+        ASSOCIATION_STARTED = "association_started", _("Association started")
+        ASSOCIATION_ENDED = "association_ended", _("Association ended")
+        CREDENTIAL_EARNED = "credential_earned", _("Credential earned")
+        CREDENTIAL_EXPIRED = "credential_expired", _("Credential expired")
+        CREDENTIAL_RETIRED = "credential_retired", _("Retired credential no longer accepted")
+        METRIC_CHANGED = "metric_changed", _("Metric changed")
+        OVERRIDE_APPLIED = "override_applied", _("Override applied")
+        OVERRIDE_EXPIRED = "override_expired", _("Override expired")
+        OVERRIDE_REVOKED = "override_revoked", _("Override revoked")
+        CATALOG_CHANGED = "catalog_changed", _("Catalog changed")
+        FIRST_EVALUATION = "first_evaluation", _("First evaluation")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="status_changes")
+    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="status_changes")
+    day = models.DateField()
+    old_evaluated = models.CharField(max_length=10, choices=Level.choices)
+    new_evaluated = models.CharField(max_length=10, choices=Level.choices)
+    old_effective = models.CharField(max_length=10, choices=Level.choices)
+    new_effective = models.CharField(max_length=10, choices=Level.choices)
+    cause = models.CharField(max_length=40, choices=Cause.choices)
+    cause_detail = models.CharField(max_length=500, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ["day", "id"]
+        indexes = [models.Index(fields=["organization", "competency", "day"])]

@@ -1,0 +1,27 @@
+"""The URL map: the whole product at a glance (CONTRACT.md, "Pages")."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from competencies import views as competency_views
+
+dashboard_patterns = (
+    [
+        path("", competency_views.dashboard_home, name="home"),
+        path("membership/competencies/", competency_views.competency_list, name="competencies"),
+        path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
+        path("certifications/", competency_views.certifications, name="certifications"),
+    ],
+    "dashboard",
+)
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("dashboard/", include(dashboard_patterns)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,41 @@
+"""Shared fixtures: three personas (admin, teammate, outsider) of two organizations."""
+
+import pytest
+
+from .factories import AssociationFactory, EmployeeFactory, OrganizationFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Fabrikam", mpn_id="1000001")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Northwind", mpn_id="2000002")
+
+
+@pytest.fixture
+def admin(org):
+    """An admin of `org`, associated with it."""
+    employee = EmployeeFactory(email="alice@fabrikam.example", name="Alice Admin")
+    AssociationFactory(employee=employee, organization=org)
+    org.admins.add(employee)
+    return employee
+
+
+@pytest.fixture
+def teammate(org):
+    employee = EmployeeFactory(email="bob@fabrikam.example", name="Bob Teammate")
+    AssociationFactory(employee=employee, organization=org)
+    return employee
+
+
+@pytest.fixture
+def outsider(other_org):
+    employee = EmployeeFactory(email="olga@northwind.example", name="Olga Outsider")
+    AssociationFactory(employee=employee, organization=other_org)
+    other_org.admins.add(employee)
+    return employee

@@ -1,0 +1,141 @@
+"""factory-boy factories for every model the tests build."""
+
+import datetime
+
+import factory
+
+from competencies import models as cm
+from memberships import models as mm
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Organization
+
+    mpn_id = factory.Sequence(lambda n: str(4000000 + n))
+    name = factory.Sequence(lambda n: f"Contoso {n}")
+    country = "United States"
+
+
+class EmployeeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Employee
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    name = factory.Sequence(lambda n: f"Person {n}")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class CredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Credential
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"70-{100 + n}")
+    title = factory.LazyAttribute(lambda o: f"Exam {o.code}")
+
+
+class EarnedCredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.EarnedCredential
+
+    employee = factory.SubFactory(EmployeeFactory)
+    credential = factory.SubFactory(CredentialFactory)
+    earned_on = datetime.date(2026, 1, 1)
+
+
+class AssociationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Association
+
+    employee = factory.SubFactory(EmployeeFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    starts_on = datetime.date(2026, 1, 1)
+
+
+class CenterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.CenterOfExcellence
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"center-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+
+
+class CompetencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Competency
+        django_get_or_create = ("slug",)
+
+    center = factory.SubFactory(CenterFactory)
+    slug = factory.Sequence(lambda n: f"competency-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+
+
+class OptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.AttainmentOption
+
+    competency = factory.SubFactory(CompetencyFactory)
+    level = "silver"
+    name = factory.Sequence(lambda n: f"Option {n}")
+    position = factory.Sequence(lambda n: n)
+
+
+class RequirementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Requirement
+
+    option = factory.SubFactory(OptionFactory)
+    kind = "certified_people"
+    position = factory.Sequence(lambda n: n)
+    params = factory.LazyFunction(lambda: {"count": 1, "any_of": ["70-533"]})
+
+
+class MetricFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Metric
+        django_get_or_create = ("slug",)
+
+    slug = "azure_consumption_usd"
+    name = "Azure consumption"
+    unit = "USD"
+
+
+class MetricValueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.MetricValue
+
+    organization = factory.SubFactory(OrganizationFactory)
+    metric = factory.SubFactory(MetricFactory)
+    period_end = datetime.date(2026, 6, 30)
+    value = 1000
+
+
+class OverrideFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Override
+
+    organization = factory.SubFactory(OrganizationFactory)
+    competency = factory.SubFactory(CompetencyFactory)
+    level = "gold"
+    reason = "Pending exam results confirmed by the partner's PDM"
+    starts_on = datetime.date(2026, 1, 1)
+    expires_on = datetime.date(2026, 4, 1)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = mm.Membership
+
+    organization = factory.SubFactory(OrganizationFactory)
+    level = "silver"
+    purchased_on = datetime.date(2026, 1, 1)
+    starts_on = factory.LazyAttribute(lambda o: o.purchased_on)
+    ends_on = factory.LazyAttribute(lambda o: o.starts_on.replace(year=o.starts_on.year + 1))
