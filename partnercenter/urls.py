@@ -6,10 +6,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from competencies import views as competency_views
+from memberships import views as membership_views
 
 dashboard_patterns = (
     [
         path("", competency_views.dashboard_home, name="home"),
+        path("membership/", membership_views.membership_overview, name="membership"),
+        path("membership/benefits/", membership_views.benefits, name="benefits"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
         path("certifications/", competency_views.certifications, name="certifications"),
