@@ -80,3 +80,63 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.organization.mpn_id} {self.level} [{self.starts_on}, {self.ends_on})"
+
+
+class Notification(models.Model):
+    """An alert shown on every dashboard page of the organization while open, and emailed to its admins.
+
+    `key` makes raising idempotent: the nightly run computes the same key for
+    the same situation, so a second run finds the row and raises nothing.
+    """
+
+    class Kind(models.TextChoices):
+        AT_RISK = "at_risk", _("Achievement at risk")
+        BACK_ON_TRACK = "back_on_track", _("Back on track")
+        EXPIRING_SOON = "expiring_soon", _("Expiring soon")
+        RENEWAL_REMINDER = "renewal_reminder", _("Renewal reminder")
+        REFERRAL = "referral", _("Referral request")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notifications")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=200, unique=True)
+    raised_on = models.DateField()
+    cleared_on = models.DateField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-raised_on", "-id"]
+        indexes = [models.Index(fields=["organization", "cleared_on"])]
+
+
+class OutboundEmail(models.Model):
+    """An email is a row first; a worker claims it, sends it, and marks it sent. Never sent twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
+    key = models.CharField(max_length=240, unique=True)
+    to_email = models.EmailField()
+    language = models.CharField(max_length=10, default="en")
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("outbound email")
+        verbose_name_plural = _("outbound emails")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "created_at"])]

@@ -39,3 +39,37 @@ def entitled_benefits(*, membership_level: str | None, competency_levels: dict[i
         if level in rank:
             wanted |= Q(competency_id=competency_id, level__in=[lv for lv in rank if rank[lv] <= rank[level]])
     return list(Benefit.objects.filter(wanted).select_related("competency").order_by("competency__name", "slug"))
+
+
+def levels_reached_in_terms(*, terms: dict[int, tuple[datetime.date, datetime.date]]) -> dict[tuple[int, int], str]:
+    """The highest effective level each competency reached in each organization's current term, up to a day.
+
+    `terms` maps an organization id to `(term_starts_on, day)`. The level
+    the organization held entering the term counts (the term's first
+    evaluation saw it), as does every change recorded from the term's first
+    day up to `day`. One query over the append-only history: nothing derived
+    is stored. Drives the displayed competencies and the at-risk alert.
+    """
+    from competencies.models import LEVEL_RANK, StatusChange
+
+    if not terms:
+        return {}
+    latest_day = max(day for _start, day in terms.values())
+    reached: dict[tuple[int, int], str] = {}
+    changes = (
+        StatusChange.objects.filter(organization_id__in=list(terms), day__lte=latest_day)
+        .order_by("day", "id")
+        .values_list("organization_id", "competency_id", "day", "new_effective")
+    )
+    entering: dict[tuple[int, int], str] = {}
+    for org_id, competency_id, day, level in changes:
+        start, until = terms[org_id]
+        key = (org_id, competency_id)
+        if day < start:
+            entering[key] = level
+        elif day <= until and LEVEL_RANK[level] > LEVEL_RANK[reached.get(key, "none")]:
+            reached[key] = level
+    for key, level in entering.items():
+        if LEVEL_RANK[level] > LEVEL_RANK[reached.get(key, "none")]:
+            reached[key] = level
+    return {key: level for key, level in reached.items() if level != "none"}
