@@ -16,6 +16,7 @@ dashboard_patterns = (
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
         path("certifications/", competency_views.certifications, name="certifications"),
+        path("certifications/associate/", competency_views.associate, name="associate"),
     ],
     "dashboard",
 )
