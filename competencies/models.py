@@ -360,10 +360,13 @@ class OverrideAudit(models.Model):
 
 
 class CompetencyStatus(models.Model):
-    """The latest evaluation of one organization in one competency.
+    """The latest evaluation of one organization in one competency, as of `as_of`.
 
-    `details` carries what the pages show: per-option, per-requirement
-    progress, contributors, gaps and key people, as the engine computed them.
+    Written only by `services.statuses_refresh`. `details` is the compact
+    summary the list page needs (`CompetencyResult.summary()`): the option
+    that met the level, the progress towards the next level, and per option
+    its id, level, met and progress. The competency page evaluates live for
+    contributors, gaps and key people.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="statuses")
@@ -397,6 +400,8 @@ class StatusChange(models.Model):
         OVERRIDE_REVOKED = "override_revoked", _("Override revoked")
         CATALOG_CHANGED = "catalog_changed", _("Catalog changed")
         FIRST_EVALUATION = "first_evaluation", _("First evaluation")
+        # Inference found no association, credential, metric or override change that explains it.
+        OTHER = "other", _("Other change")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="status_changes")
     competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="status_changes")

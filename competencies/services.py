@@ -1,14 +1,41 @@
-"""Writes on partners, people and associations.
+"""Writes on partners, people, associations and the stored competency status.
 
 Each service states the rule of DESIGN.md it implements. Time is a
 parameter: callers pass the day.
 """
 
 import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 
-from .models import Association, Employee, Organization
+from .evaluation import (
+    Catalog,
+    CompetencyResult,
+    RequirementResult,
+    batched,
+    catalog_snapshot,
+    evaluate,
+    format_number,
+)
+from .models import (
+    LEVEL_RANK,
+    Association,
+    CompetencyStatus,
+    EarnedCredential,
+    Employee,
+    Level,
+    Organization,
+    Override,
+    StatusChange,
+)
+
+ONE_DAY = datetime.timedelta(days=1)
 
 
 class AssociationError(ValueError):
@@ -23,7 +50,8 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
     before the employee's current one; re-associating with the same
     organization changes nothing. The employee's row is locked so two
     concurrent re-associations queue instead of racing (the partial unique
-    index on open associations is the last line of defence).
+    index on open associations is the last line of defence). Both
+    organizations are re-evaluated as of D once the transaction commits.
     """
     Employee.objects.select_for_update().filter(pk=employee.pk).first()
     current = Association.objects.filter(employee=employee, ends_on__isnull=True).first()
@@ -36,12 +64,28 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
             )
         current.ends_on = on
         current.save(update_fields=["ends_on"])
-    return Association.objects.create(employee=employee, organization=organization, starts_on=on)
+        reevaluate_on_commit(
+            organization_ids=[current.organization_id],
+            day=on,
+            cause=StatusChange.Cause.ASSOCIATION_ENDED,
+            cause_detail=f"{employee.display_name} associated with another organization on {on}",
+        )
+    association = Association.objects.create(employee=employee, organization=organization, starts_on=on)
+    reevaluate_on_commit(
+        organization_ids=[organization.pk],
+        day=on,
+        cause=StatusChange.Cause.ASSOCIATION_STARTED,
+        cause_detail=f"{employee.display_name} associated on {on}",
+    )
+    return association
 
 
 @transaction.atomic
 def association_end(*, employee: Employee, on: datetime.date) -> Association | None:
-    """The employee leaves on day D and counts for no one from D."""
+    """The employee leaves on day D and counts for no one from D.
+
+    The organization is re-evaluated as of D once the transaction commits.
+    """
     Employee.objects.select_for_update().filter(pk=employee.pk).first()
     current = Association.objects.filter(employee=employee, ends_on__isnull=True).first()
     if current is None:
@@ -50,4 +94,497 @@ def association_end(*, employee: Employee, on: datetime.date) -> Association | N
         raise AssociationError(f"the association cannot end on {on}, before it started ({current.starts_on})")
     current.ends_on = on
     current.save(update_fields=["ends_on"])
+    reevaluate_on_commit(
+        organization_ids=[current.organization_id],
+        day=on,
+        cause=StatusChange.Cause.ASSOCIATION_ENDED,
+        cause_detail=f"{employee.display_name} left on {on}",
+    )
     return current
+
+
+# ---------------------------------------------------------------------------
+# Stored status and history
+#
+# The engine (`evaluation.py`) computes; these services store what it computed
+# and record every change of level with its day and cause.
+
+
+@dataclass
+class RefreshResult:
+    """What one `statuses_refresh` did, for the nightly job's log and the tests."""
+
+    organizations: int = 0  # organizations evaluated
+    created: int = 0  # statuses stored for the first time
+    updated: int = 0  # statuses whose level, override or progress changed
+    moved_on: int = 0  # statuses whose only change is the day they are as of
+    unchanged: int = 0
+    skipped: int = 0  # statuses already stored as of a later day: left as they are
+    changes: int = 0  # history rows written
+
+
+class _Stored(NamedTuple):
+    pk: int
+    as_of: datetime.date
+    evaluated_level: str
+    effective_level: str
+    override_id: int | None
+    details: dict
+
+
+def statuses_refresh(
+    *,
+    organization_ids: Iterable[int],
+    day: datetime.date,
+    cause: str | None = None,
+    cause_detail: str = "",
+) -> RefreshResult:
+    """Re-evaluate organizations as of `day`, store their status, record every change of level.
+
+    DESIGN.md: "Every change of evaluated or effective level is recorded with
+    its day and cause. History is never rewritten." Per batch of
+    `settings.EVALUATION_BATCH_SIZE` organizations, in one transaction:
+    evaluate set-based, upsert one `CompetencyStatus` per organization ×
+    competency (new and changed ones in one INSERT … ON CONFLICT UPDATE,
+    those whose only change is the day in one UPDATE, unchanged ones
+    untouched) and append a `StatusChange` whenever the evaluated or
+    effective level differs from the stored one. The cause is `cause` when
+    given, else inferred by comparing with the stored state (see
+    `_infer_causes`). A first evaluation at level none writes no history.
+
+    Idempotent: a second run for the same day writes nothing. A status
+    already stored as of a LATER day is left as it is: an older evaluation
+    (a re-evaluation queued for a back-dated change, `run_nightly --date`
+    for a past day) never replaces a newer one.
+    """
+    if cause is not None and cause not in StatusChange.Cause.values:
+        raise ValueError(f"unknown cause {cause!r}")
+    result = RefreshResult()
+    ids = sorted({int(i) for i in organization_ids})
+    if not ids:
+        return result
+    catalog = catalog_snapshot()  # once per run, shared by every batch
+    for batch in batched(ids, settings.EVALUATION_BATCH_SIZE):
+        _refresh_batch(batch, day=day, catalog=catalog, cause=cause, cause_detail=cause_detail, result=result)
+    return result
+
+
+def _refresh_batch(
+    batch: list[int],
+    *,
+    day: datetime.date,
+    catalog: Catalog,
+    cause: str | None,
+    cause_detail: str,
+    result: RefreshResult,
+) -> None:
+    with transaction.atomic():
+        # Lock the batch's organizations (in id order, so batches never deadlock): a nightly batch and an
+        # on-commit re-evaluation of the same organization queue instead of both inserting its statuses.
+        locked = list(
+            Organization.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", flat=True)
+        )
+        evaluations = evaluate(organization_ids=locked, day=day, catalog=catalog)
+        stored = {
+            (org_id, competency_id): _Stored(pk, as_of, evaluated, effective, override_id, details)
+            for pk, org_id, competency_id, as_of, evaluated, effective, override_id, details in (
+                CompetencyStatus.objects.filter(organization_id__in=locked).values_list(
+                    "pk",
+                    "organization_id",
+                    "competency_id",
+                    "as_of",
+                    "evaluated_level",
+                    "effective_level",
+                    "override_id",
+                    "details",
+                )
+            )
+        }
+        result.organizations += len(locked)
+
+        creates, updates, moved_on, changed = [], [], [], []
+        for key, evaluation in evaluations.items():
+            summary = evaluation.summary()
+            override_id = evaluation.override.id if evaluation.override else None
+            levels = (evaluation.evaluated_level, evaluation.effective_level)
+            old = stored.get(key)
+            if old is None:
+                creates.append(
+                    CompetencyStatus(
+                        organization_id=key[0],
+                        competency_id=key[1],
+                        as_of=day,
+                        evaluated_level=levels[0],
+                        effective_level=levels[1],
+                        override_id=override_id,
+                        details=summary,
+                    )
+                )
+                # 100,000 organizations × 40 competencies at none would flood the history: only levels are news.
+                if levels != (Level.NONE, Level.NONE):
+                    changed.append((evaluation, None))
+                continue
+            if old.as_of > day:
+                result.skipped += 1
+                continue
+            if (old.evaluated_level, old.effective_level) != levels:
+                changed.append((evaluation, old))
+            stored_as = (old.evaluated_level, old.effective_level, old.override_id, old.details)
+            if stored_as != (*levels, override_id, summary):
+                updates.append(
+                    CompetencyStatus(
+                        organization_id=key[0],
+                        competency_id=key[1],
+                        as_of=day,
+                        evaluated_level=levels[0],
+                        effective_level=levels[1],
+                        override_id=override_id,
+                        details=summary,
+                    )
+                )
+            elif old.as_of != day:
+                moved_on.append(old.pk)
+            else:
+                result.unchanged += 1
+
+        history = _status_changes(changed, day=day, catalog=catalog, cause=cause, cause_detail=cause_detail)
+        # One upsert (INSERT … ON CONFLICT DO UPDATE) for new and changed statuses: Django's bulk_update
+        # builds a CASE per row and costs more Python than the evaluation itself.
+        CompetencyStatus.objects.bulk_create(
+            [*creates, *updates],
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["organization", "competency"],
+            update_fields=["as_of", "evaluated_level", "effective_level", "override", "details"],
+        )
+        for chunk in batched(moved_on, 5000):  # one UPDATE per chunk: SQLite caps the parameters of a query
+            CompetencyStatus.objects.filter(pk__in=chunk).update(as_of=day)
+        StatusChange.objects.bulk_create(history, batch_size=1000)
+        result.created += len(creates)
+        result.updated += len(updates)
+        result.moved_on += len(moved_on)
+        result.changes += len(history)
+
+
+def _status_changes(
+    changed: list[tuple[CompetencyResult, _Stored | None]],
+    *,
+    day: datetime.date,
+    catalog: Catalog,
+    cause: str | None,
+    cause_detail: str,
+) -> list[StatusChange]:
+    if not changed:
+        return []
+    if cause is not None:
+        causes = {(e.organization_id, e.competency_id): (cause, cause_detail) for e, _old in changed}
+    else:
+        causes = _infer_causes(changed, day=day, catalog=catalog)
+    rows = []
+    for evaluation, old in changed:
+        key = (evaluation.organization_id, evaluation.competency_id)
+        row_cause, detail = causes[key]
+        rows.append(
+            StatusChange(
+                organization_id=key[0],
+                competency_id=key[1],
+                day=day,
+                old_evaluated=old.evaluated_level if old else Level.NONE,
+                new_evaluated=evaluation.evaluated_level,
+                old_effective=old.effective_level if old else Level.NONE,
+                new_effective=evaluation.effective_level,
+                cause=row_cause,
+                cause_detail=detail[:500],
+            )
+        )
+    return rows
+
+
+def _valid_on(earned_on, expires_on, accepted_until, day) -> bool:
+    """DESIGN.md: valid on D when earned_on <= D, D < expires_on and D < accepted_until where they exist."""
+    return (
+        earned_on <= day
+        and (expires_on is None or day < expires_on)
+        and (accepted_until is None or day < accepted_until)
+    )
+
+
+class _Membership(NamedTuple):
+    """An association of the organization that overlaps the window of a change."""
+
+    employee_id: int
+    starts_on: datetime.date
+    ends_on: datetime.date | None
+    name: str
+    moved_elsewhere: bool  # another association of the employee starts the day this one ends
+
+    def covers(self, day: datetime.date) -> bool:
+        return self.starts_on <= day and (self.ends_on is None or day < self.ends_on)
+
+
+class _Earned(NamedTuple):
+    credential_id: int
+    earned_on: datetime.date
+    expires_on: datetime.date | None
+
+
+def _infer_causes(
+    changed: list[tuple[CompetencyResult, _Stored | None]], *, day: datetime.date, catalog: Catalog
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """Why a level changed between the stored status (as of `old.as_of`) and `day`.
+
+    Simple and honest: look for the events dated in `[old.as_of, day]` that
+    could explain the change, in this order, store what was found in the
+    detail, and say so (`other`) when nothing does:
+
+    - no stored status: `first_evaluation`;
+    - the evaluated level fell: a holder of one of the competency's
+      credentials whose association ended (`association_ended`: "Jane Doe
+      associated with another organization on D" when they started
+      elsewhere that day, else "Jane Doe left on D"), a credential no longer
+      accepted after retirement (`credential_retired`), a credential that
+      expired (`credential_expired`), a metric requirement now short
+      (`metric_changed`);
+    - the evaluated level rose: a holder's association that started
+      (`association_started`), a credential earned (`credential_earned`),
+      a metric requirement now met (`metric_changed`);
+    - only the effective level changed: the override was applied
+      (`override_applied`), revoked (`override_revoked`) or expired
+      (`override_expired`).
+
+    At most three set-based reads for the whole batch, only when something changed.
+    """
+    causes: dict[tuple[int, int], tuple[str, str]] = {}
+    evaluated_changes, effective_changes = [], []
+    for evaluation, old in changed:
+        if old is None:
+            causes[(evaluation.organization_id, evaluation.competency_id)] = (StatusChange.Cause.FIRST_EVALUATION, "")
+        elif old.evaluated_level != evaluation.evaluated_level:
+            evaluated_changes.append((evaluation, old))
+        else:
+            effective_changes.append((evaluation, old))
+    if evaluated_changes:
+        causes.update(_evaluated_causes(evaluated_changes, day=day, catalog=catalog))
+    if effective_changes:
+        causes.update(_override_causes(effective_changes, day=day))
+    return causes
+
+
+def _override_causes(
+    changes: list[tuple[CompetencyResult, _Stored]], *, day: datetime.date
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """The evaluated level stayed: the override moved the effective one (applied, revoked, expired)."""
+    Cause = StatusChange.Cause
+    old_ids = {old.override_id for _e, old in changes if old.override_id}
+    old_overrides = {
+        pk: (level, state, expires_on, revoked_on)
+        for pk, level, state, expires_on, revoked_on in (
+            Override.objects.filter(pk__in=old_ids)
+            .order_by()
+            .values_list("pk", "level", "state", "expires_on", "revoked_on")
+        )
+    }
+    causes = {}
+    for evaluation, old in changes:
+        key = (evaluation.organization_id, evaluation.competency_id)
+        rose = LEVEL_RANK[evaluation.effective_level] > LEVEL_RANK[old.effective_level]
+        if rose and evaluation.override:
+            o = evaluation.override
+            causes[key] = (Cause.OVERRIDE_APPLIED, f"{Level(o.level).label} override until {o.expires_on}")
+        elif old.override_id in old_overrides:
+            level, state, expires_on, revoked_on = old_overrides[old.override_id]
+            if state == Override.State.REVOKED:
+                causes[key] = (Cause.OVERRIDE_REVOKED, f"{Level(level).label} override revoked on {revoked_on or day}")
+            else:
+                causes[key] = (Cause.OVERRIDE_EXPIRED, f"{Level(level).label} override expired on {expires_on}")
+        else:
+            causes[key] = (Cause.OTHER, "the override holding the level up is gone")
+    return causes
+
+
+def _evaluated_causes(
+    changes: list[tuple[CompetencyResult, _Stored]], *, day: datetime.date, catalog: Catalog
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """The evaluated level moved: find the association, credential or metric event that explains it."""
+    Cause = StatusChange.Cause
+    since = min(old.as_of for _e, old in changes)
+    overlapping = (
+        Association.objects.filter(organization_id__in={e.organization_id for e, _old in changes}, starts_on__lte=day)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=since))
+        .order_by()
+    )
+    memberships = _memberships(overlapping)
+    earned: dict[int, list[_Earned]] = defaultdict(list)
+    if memberships and catalog.credential_codes:
+        for employee_id, credential_id, earned_on, expires_on in (
+            EarnedCredential.objects.filter(
+                employee_id__in=overlapping.values("employee_id"),
+                credential_id__in=list(catalog.credential_codes),
+                earned_on__lte=day,
+            )
+            .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=since))
+            .order_by()
+            .values_list("employee_id", "credential_id", "earned_on", "expires_on")
+        ):
+            earned[employee_id].append(_Earned(credential_id, earned_on, expires_on))
+
+    code, accepted_until = catalog.credential_codes, catalog.accepted_until
+
+    def valid(e: _Earned, on: datetime.date) -> bool:
+        return _valid_on(e.earned_on, e.expires_on, accepted_until.get(e.credential_id), on)
+
+    def holds_one_of(employee_id: int, credentials: set[int], on: datetime.date) -> bool:
+        return any(e.credential_id in credentials and valid(e, on) for e in earned[employee_id])
+
+    causes = {}
+    for evaluation, old in changes:
+        key = (evaluation.organization_id, evaluation.competency_id)
+        members, lo = memberships[evaluation.organization_id], old.as_of
+        credentials = catalog.credentials_of(evaluation.competency_id)
+        lost = LEVEL_RANK[evaluation.evaluated_level] < LEVEL_RANK[old.evaluated_level]
+        involved = _requirements_involved(evaluation, old, lost=lost)
+        # People events explain a change only when a requirement on people is involved.
+        people = any(r.kind != "metric" for r in involved) or not involved
+        found = None
+        if lost and people:
+            # The latest departure of someone who held one of the competency's credentials the day before.
+            left = [
+                m for m in members
+                if m.ends_on is not None and lo <= m.ends_on <= day
+                and holds_one_of(m.employee_id, credentials, m.ends_on - ONE_DAY)
+            ]
+            if left:
+                m = max(left, key=lambda m: (m.ends_on, m.name))
+                found = (
+                    Cause.ASSOCIATION_ENDED,
+                    f"{m.name} associated with another organization on {m.ends_on}"
+                    if m.moved_elsewhere
+                    else f"{m.name} left on {m.ends_on}",
+                )
+        if lost and people and found is None:
+            for credential_id in sorted(credentials, key=code.get):
+                until = accepted_until.get(credential_id)
+                if until is None or not lo <= until <= day:
+                    continue
+                before = until - ONE_DAY
+                holders = sorted(
+                    m.name for m in members
+                    if m.covers(before) and holds_one_of(m.employee_id, {credential_id}, before)
+                )
+                if holders:
+                    found = (
+                        Cause.CREDENTIAL_RETIRED,
+                        f"{code[credential_id]} no longer accepted from {until} (held by {holders[0]})",
+                    )
+                    break
+        if lost and people and found is None:
+            expired = [
+                (e.expires_on, m.name, code[e.credential_id])
+                for m in members
+                for e in earned[m.employee_id]
+                if e.credential_id in credentials and e.expires_on is not None and lo <= e.expires_on <= day
+                and m.covers(e.expires_on - ONE_DAY) and valid(e, e.expires_on - ONE_DAY)
+            ]
+            if expired:
+                expires_on, name, credential = max(expired)
+                found = (Cause.CREDENTIAL_EXPIRED, f"{name}'s {credential} expired on {expires_on}")
+        if not lost and people:
+            started = [
+                (m.starts_on, m.name)
+                for m in members
+                if lo <= m.starts_on <= day and m.covers(day) and holds_one_of(m.employee_id, credentials, day)
+            ]
+            if started:
+                starts_on, name = max(started)
+                found = (Cause.ASSOCIATION_STARTED, f"{name} associated on {starts_on}")
+        if not lost and people and found is None:
+            gained = [
+                (e.earned_on, m.name, code[e.credential_id])
+                for m in members
+                if m.covers(day)
+                for e in earned[m.employee_id]
+                if e.credential_id in credentials and lo <= e.earned_on <= day and valid(e, day)
+            ]
+            if gained:
+                earned_on, name, credential = max(gained)
+                found = (Cause.CREDENTIAL_EARNED, f"{name} earned {credential} on {earned_on}")
+        if found is None:
+            words = _metric_words(involved, catalog, evaluation.competency_id, lost=lost)
+            if words:
+                found = (Cause.METRIC_CHANGED, words)
+        causes[key] = found or (Cause.OTHER, f"no association, credential or metric change found since {lo}")
+    return causes
+
+
+def _memberships(associations) -> dict[int, list[_Membership]]:
+    """The associations (of the organizations, overlapping the window of their changes) by organization: one read."""
+    moved_elsewhere = Association.objects.filter(
+        employee_id=OuterRef("employee_id"), starts_on=OuterRef("ends_on")
+    ).exclude(organization_id=OuterRef("organization_id"))
+    memberships: dict[int, list[_Membership]] = defaultdict(list)
+    for employee_id, org_id, starts_on, ends_on, name, email, moved in (
+        associations.annotate(moved=Exists(moved_elsewhere))
+        .values_list("employee_id", "organization_id", "starts_on", "ends_on", "employee__name", "employee__email", "moved")
+    ):
+        memberships[org_id].append(_Membership(employee_id, starts_on, ends_on, name or email, moved))
+    return memberships
+
+
+def _requirements_involved(evaluation: CompetencyResult, old: _Stored, *, lost: bool) -> list[RequirementResult]:
+    """The requirements a change can be blamed on.
+
+    A loss: those now short in the options of the lost level that were met
+    before (all options of that level when the stored summary does not
+    say). A gain: those of the option now met.
+    """
+    if lost:
+        was_met = {o.get("id") for o in (old.details or {}).get("options", []) if o.get("met")}
+        return [
+            r
+            for o in evaluation.options
+            if o.level == old.evaluated_level and (not was_met or o.option_id in was_met)
+            for r in o.requirements
+            if not r.met
+        ]
+    return [r for o in evaluation.options if o.option_id == evaluation.met_option_id for r in o.requirements]
+
+
+def _metric_words(requirements: list[RequirementResult], catalog: Catalog, competency_id: int, *, lost: bool) -> str:
+    """Plain words for the first metric requirement among `requirements`, or "" when there is none."""
+    spec = catalog.competency(competency_id)
+    thresholds = {r.id: r.compiled for o in spec.options for r in o.requirements if r.kind == "metric"} if spec else {}
+    r = next((r for r in requirements if r.requirement_id in thresholds), None)
+    if r is None:
+        return ""
+    threshold = thresholds[r.requirement_id]
+    name = threshold.metric.name if threshold.metric else threshold.slug
+    unit = f"{r.unit} " if r.unit else ""
+    return (
+        f"{name} in the {threshold.window_days}-day window: {unit}{format_number(r.have)}, "
+        f"{'short of' if lost else 'reached'} {unit}{format_number(r.need)}"
+    )
+
+
+def reevaluate_on_commit(
+    *,
+    organization_ids: Iterable[int],
+    day: datetime.date,
+    cause: str | None = None,
+    cause_detail: str = "",
+) -> None:
+    """Re-evaluate organizations as of `day` once the current transaction commits.
+
+    DESIGN.md: "Changes that matter in the day re-evaluate the organizations
+    involved at once, after the transaction commits; the nightly run is the
+    safety net, not the only path." Queued on commit, so nothing is queued
+    for a change that rolls back; robust, so a broker hiccup never fails a
+    change that is already committed (the nightly run catches up).
+    """
+    from .tasks import reevaluate_organizations  # tasks call services: import here, not at module level
+
+    ids = sorted({int(i) for i in organization_ids})
+    if not ids:
+        return
+    transaction.on_commit(
+        lambda: reevaluate_organizations.delay(ids, day.isoformat(), cause, cause_detail), robust=True
+    )

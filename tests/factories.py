@@ -139,3 +139,41 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     purchased_on = datetime.date(2026, 1, 1)
     starts_on = factory.LazyAttribute(lambda o: o.purchased_on)
     ends_on = factory.LazyAttribute(lambda o: o.starts_on.replace(year=o.starts_on.year + 1))
+
+
+# --- Evaluation engine helpers -------------------------------------------------
+
+
+def build_competency(slug: str = None, *, silver=(), gold=(), **fields) -> cm.Competency:
+    """A competency from the catalog file's shape: `silver`/`gold` are lists of options, each a list of
+    requirements as in the catalog (`{"kind": "certified_people", "count": 1, "any_of": [...]}`).
+
+    Credentials and metrics the requirements name are created when missing.
+    """
+    competency = CompetencyFactory(**({"slug": slug} if slug else {}), **fields)
+    for level, options in (("silver", silver), ("gold", gold)):
+        for position, requirements in enumerate(options):
+            option = OptionFactory(competency=competency, level=level, position=position, name=f"{level} {position}")
+            for req_position, requirement in enumerate(requirements):
+                params = dict(requirement)
+                kind = params.pop("kind", "certified_people")
+                for group in params.get("groups") or [params.get("any_of") or params.get("all_of") or []]:
+                    for code in group:
+                        CredentialFactory(code=code)
+                if kind == "metric":
+                    MetricFactory(slug=params["metric"])
+                RequirementFactory(option=option, kind=kind, position=req_position, params=params)
+    return competency
+
+
+def certified_employee(organization, *codes, starts_on=datetime.date(2026, 1, 1), ends_on=None,
+                       earned_on=datetime.date(2026, 1, 1), expires_on=None, **employee_fields) -> cm.Employee:
+    """An employee associated with `organization` from `starts_on`, holding `codes` earned on `earned_on`."""
+    employee = EmployeeFactory(**employee_fields)
+    if organization is not None:
+        AssociationFactory(employee=employee, organization=organization, starts_on=starts_on, ends_on=ends_on)
+    for code in codes:
+        EarnedCredentialFactory(
+            employee=employee, credential=CredentialFactory(code=code), earned_on=earned_on, expires_on=expires_on
+        )
+    return employee

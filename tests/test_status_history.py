@@ -1,0 +1,398 @@
+"""Stored status and its history: `statuses_refresh`, the causes it records, re-evaluation on commit."""
+
+import datetime
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from competencies.models import Association, CompetencyStatus, Credential, Override, StatusChange
+from competencies.services import association_end, association_start, statuses_refresh
+from competencies.tasks import reevaluate_organizations
+
+from .factories import (
+    AssociationFactory,
+    CredentialFactory,
+    EarnedCredentialFactory,
+    MetricValueFactory,
+    OrganizationFactory,
+    OverrideFactory,
+    build_competency,
+    certified_employee,
+)
+
+D = datetime.date(2026, 11, 20)
+DAY = datetime.timedelta(days=1)
+AZURE = ["70-533", "70-535"]
+CONSUMPTION = {"kind": "metric", "metric": "azure_consumption_usd", "window_days": 365, "at_least": 15000}
+
+
+def people(count, **which):
+    return {"kind": "certified_people", "count": count, **which}
+
+
+@pytest.fixture
+def cloud(db):
+    return build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]], gold=[[people(2, any_of=AZURE)]])
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Fabrikam")
+
+
+def refresh(org, day, **kwargs):
+    return statuses_refresh(organization_ids=[org.pk], day=day, **kwargs)
+
+
+def status(org, competency):
+    return CompetencyStatus.objects.get(organization=org, competency=competency)
+
+
+def changes(org, competency):
+    return list(
+        StatusChange.objects.filter(organization=org, competency=competency).values_list(
+            "day", "old_evaluated", "new_evaluated", "old_effective", "new_effective", "cause", "cause_detail"
+        )
+    )
+
+
+def last_change(org, competency):
+    return StatusChange.objects.filter(organization=org, competency=competency).last()
+
+
+# --- storing the status ------------------------------------------------------------------------
+
+
+def test_it_stores_one_status_per_organization_and_competency_with_the_summary(cloud, org):
+    consumption = build_competency("consumption", silver=[[CONSUMPTION]])
+    certified_employee(org, "70-533")
+    result = refresh(org, D)
+    assert (result.organizations, result.created, result.changes) == (1, 2, 1)
+    stored = status(org, cloud)
+    assert (stored.as_of, stored.evaluated_level, stored.effective_level) == (D, "silver", "silver")
+    silver, gold = cloud.options.order_by("-level")
+    assert stored.details == {
+        "met_option_id": silver.pk,
+        "next_level_progress": 0.5,
+        "options": [
+            {"id": silver.pk, "level": "silver", "met": True, "progress": 1.0},
+            {"id": gold.pk, "level": "gold", "met": False, "progress": 0.5},
+        ],
+    }
+    assert status(org, consumption).evaluated_level == "none"
+
+
+def test_a_first_evaluation_above_none_is_recorded(cloud, org):
+    certified_employee(org, "70-533")
+    refresh(org, D)
+    assert changes(org, cloud) == [(D, "none", "silver", "none", "silver", "first_evaluation", "")]
+
+
+def test_a_first_evaluation_at_none_writes_no_history(cloud, org):
+    refresh(org, D)
+    assert status(org, cloud).evaluated_level == "none"
+    assert StatusChange.objects.count() == 0
+
+
+def test_re_evaluating_the_same_day_writes_nothing(cloud, org):
+    certified_employee(org, "70-533")
+    refresh(org, D)
+    with CaptureQueriesContext(connection) as ctx:
+        result = refresh(org, D)
+    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert writes == []
+    assert (result.created, result.updated, result.moved_on, result.unchanged, result.changes) == (0, 0, 0, 1, 0)
+    assert StatusChange.objects.count() == 1
+
+
+def test_a_new_day_without_change_only_moves_the_day_on(cloud, org):
+    certified_employee(org, "70-533")
+    refresh(org, D)
+    result = refresh(org, D + DAY)
+    assert (result.updated, result.moved_on, result.changes) == (0, 1, 0)
+    assert status(org, cloud).as_of == D + DAY
+    assert StatusChange.objects.count() == 1
+
+
+def test_a_status_stored_as_of_a_later_day_is_left_as_it_is(cloud, org):
+    certified_employee(org, "70-533", starts_on=D)
+    refresh(org, D)
+    result = refresh(org, D - DAY)
+    assert result.skipped == 1
+    stored = status(org, cloud)
+    assert (stored.as_of, stored.evaluated_level) == (D, "silver")
+    assert StatusChange.objects.count() == 1
+
+
+def test_history_is_never_rewritten(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    refresh(org, D)
+    first = changes(org, cloud)
+    Association.objects.filter(employee=jane).update(ends_on=D + DAY)
+    refresh(org, D + DAY)
+    assert changes(org, cloud)[:1] == first
+    assert len(changes(org, cloud)) == 2
+
+
+def test_it_stores_the_active_override(cloud, org):
+    override = OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D, expires_on=D + 90 * DAY)
+    refresh(org, D)
+    stored = status(org, cloud)
+    assert (stored.evaluated_level, stored.effective_level, stored.override_id) == ("none", "gold", override.pk)
+
+
+# --- causes ----------------------------------------------------------------------------------------------------
+
+
+def test_a_contributor_who_left_is_the_cause_of_a_loss(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    refresh(org, D - DAY)
+    Association.objects.filter(employee=jane).update(ends_on=D)
+    refresh(org, D)
+    assert changes(org, cloud)[-1] == (D, "silver", "none", "silver", "none", "association_ended", f"Jane Doe left on {D}")
+
+
+def test_a_contributor_who_moved_is_named_with_the_day(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    certified_employee(org, name="Sam Lee")
+    refresh(org, D - 3 * DAY)
+    Association.objects.filter(employee=jane).update(ends_on=D)
+    AssociationFactory(employee=jane, organization=OrganizationFactory(), starts_on=D)
+    refresh(org, D + DAY)
+    change = last_change(org, cloud)
+    assert (change.day, change.cause) == (D + DAY, "association_ended")
+    assert change.cause_detail == f"Jane Doe associated with another organization on {D}"
+
+
+def test_an_expired_credential_is_the_cause_of_a_loss(cloud, org):
+    certified_employee(org, "70-533", name="Jane Doe", earned_on=D - 300 * DAY, expires_on=D)
+    refresh(org, D - DAY)
+    refresh(org, D)
+    change = last_change(org, cloud)
+    assert (change.cause, change.cause_detail) == ("credential_expired", f"Jane Doe's 70-533 expired on {D}")
+
+
+def test_a_retired_credential_no_longer_accepted_is_the_cause_of_a_loss(cloud, org):
+    CredentialFactory(code="70-533")
+    Credential.objects.filter(code="70-533").update(retired_on=D - 365 * DAY, accepted_until=D)
+    certified_employee(org, "70-533", name="Jane Doe", earned_on=D - 400 * DAY)
+    refresh(org, D - DAY)
+    refresh(org, D)
+    change = last_change(org, cloud)
+    assert (change.cause, change.cause_detail) == (
+        "credential_retired",
+        f"70-533 no longer accepted from {D} (held by Jane Doe)",
+    )
+
+
+def test_a_metric_falling_short_is_the_cause_of_a_loss(db, org):
+    competency = build_competency(silver=[[CONSUMPTION]])
+    MetricValueFactory(organization=org, period_end=D - 365 * DAY, value=10000)  # leaves the window on D
+    MetricValueFactory(organization=org, period_end=D - 30 * DAY, value=6000)
+    refresh(org, D - DAY)
+    refresh(org, D)
+    change = last_change(org, competency)
+    assert (change.old_evaluated, change.new_evaluated, change.cause) == ("silver", "none", "metric_changed")
+    assert change.cause_detail == "Azure consumption in the 365-day window: USD 6,000, short of USD 15,000"
+
+
+def test_a_departure_is_not_blamed_when_the_people_requirement_still_holds(db, org):
+    competency = build_competency(silver=[[people(1, any_of=AZURE), CONSUMPTION]])
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    certified_employee(org, "70-535", name="Sam Lee")
+    MetricValueFactory(organization=org, period_end=D - 365 * DAY, value=15000)
+    refresh(org, D - DAY)
+    Association.objects.filter(employee=jane).update(ends_on=D)
+    refresh(org, D)
+    assert last_change(org, competency).cause == "metric_changed"
+
+
+def test_an_association_is_the_cause_of_a_gain(cloud, org):
+    refresh(org, D - DAY)
+    certified_employee(org, "70-533", name="Jane Doe", starts_on=D)
+    refresh(org, D)
+    assert changes(org, cloud)[-1] == (
+        D, "none", "silver", "none", "silver", "association_started", f"Jane Doe associated on {D}"
+    )
+
+
+def test_an_earned_credential_is_the_cause_of_a_gain(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    refresh(org, D - DAY)
+    EarnedCredentialFactory(employee=jane, credential=CredentialFactory(code="70-535"), earned_on=D)
+    certified_employee(org, "70-535", name="Sam Lee", earned_on=D)
+    refresh(org, D)
+    change = last_change(org, cloud)
+    assert (change.old_evaluated, change.new_evaluated, change.cause) == ("silver", "gold", "credential_earned")
+    assert change.cause_detail in (f"Jane Doe earned 70-535 on {D}", f"Sam Lee earned 70-535 on {D}")
+
+
+def test_a_metric_reaching_its_threshold_is_the_cause_of_a_gain(db, org):
+    competency = build_competency(silver=[[CONSUMPTION]])
+    refresh(org, D - DAY)
+    MetricValueFactory(organization=org, period_end=D, value=16000)
+    refresh(org, D)
+    change = last_change(org, competency)
+    assert (change.cause, change.cause_detail) == (
+        "metric_changed",
+        "Azure consumption in the 365-day window: USD 16,000, reached USD 15,000",
+    )
+
+
+def test_an_applied_override_is_the_cause_when_only_the_effective_level_rises(cloud, org):
+    certified_employee(org, "70-533")
+    refresh(org, D - DAY)
+    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D, expires_on=D + 90 * DAY)
+    refresh(org, D)
+    assert changes(org, cloud)[-1] == (
+        D, "silver", "silver", "silver", "gold", "override_applied", f"Gold override until {D + 90 * DAY}"
+    )
+
+
+def test_an_expired_override_is_the_cause_and_the_level_goes_back(cloud, org):
+    certified_employee(org, "70-533")
+    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - 90 * DAY, expires_on=D)
+    refresh(org, D - DAY)
+    assert status(org, cloud).effective_level == "gold"
+    refresh(org, D)
+    assert changes(org, cloud)[-1] == (
+        D, "silver", "silver", "gold", "silver", "override_expired", f"Gold override expired on {D}"
+    )
+    assert status(org, cloud).override_id is None
+
+
+def test_a_revoked_override_is_the_cause(cloud, org):
+    override = OverrideFactory(organization=org, competency=cloud, level="silver", starts_on=D - 9 * DAY,
+                               expires_on=D + 80 * DAY)
+    refresh(org, D - DAY)
+    Override.objects.filter(pk=override.pk).update(state=Override.State.REVOKED, revoked_on=D)
+    refresh(org, D)
+    assert changes(org, cloud)[-1] == (
+        D, "none", "none", "silver", "none", "override_revoked", f"Silver override revoked on {D}"
+    )
+
+
+def test_an_override_holding_the_level_up_records_the_evaluated_loss_only(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe")
+    OverrideFactory(organization=org, competency=cloud, level="silver", starts_on=D - 9 * DAY, expires_on=D + 80 * DAY)
+    refresh(org, D - DAY)
+    Association.objects.filter(employee=jane).update(ends_on=D)
+    refresh(org, D)
+    assert changes(org, cloud)[-1][1:6] == ("silver", "none", "silver", "silver", "association_ended")
+
+
+def test_an_explicit_cause_is_recorded_as_given(cloud, org):
+    refresh(org, D - DAY)
+    certified_employee(org, "70-533")
+    refresh(org, D, cause="catalog_changed", cause_detail="catalog 2026-11 loaded")
+    assert changes(org, cloud)[-1][5:] == ("catalog_changed", "catalog 2026-11 loaded")
+
+
+def test_an_unknown_cause_is_refused(cloud, org):
+    with pytest.raises(ValueError, match="unknown cause"):
+        refresh(org, D, cause="because")
+
+
+def test_an_unexplained_change_says_so(cloud, org):
+    jane = certified_employee(org, "70-533")
+    refresh(org, D)
+    jane.earned_credentials.all().delete()  # a correction: no dated event explains it
+    refresh(org, D + DAY)
+    assert changes(org, cloud)[-1][5:] == ("other", f"no association, credential or metric change found since {D}")
+
+
+# --- batches ---------------------------------------------------------------------------------------------------------
+
+
+def test_it_evaluates_in_batches_with_the_same_outcome(cloud, settings):
+    settings.EVALUATION_BATCH_SIZE = 3
+    orgs = [OrganizationFactory() for _ in range(7)]
+    for i, o in enumerate(orgs):
+        for _ in range(i % 3):
+            certified_employee(o, "70-533")
+    result = statuses_refresh(organization_ids=[o.pk for o in orgs], day=D)
+    assert (result.organizations, result.created) == (7, 7)
+    levels = dict(CompetencyStatus.objects.values_list("organization_id", "evaluated_level"))
+    assert [levels[o.pk] for o in orgs] == ["none", "silver", "gold"] * 2 + ["none"]
+    assert StatusChange.objects.filter(cause="first_evaluation").count() == 4
+
+
+def test_the_number_of_queries_per_batch_does_not_depend_on_its_size(cloud, settings):
+    def run(orgs, day):
+        with CaptureQueriesContext(connection) as ctx:
+            statuses_refresh(organization_ids=[o.pk for o in orgs], day=day)
+        return len(ctx.captured_queries)
+
+    small = [OrganizationFactory()]
+    certified_employee(small[0], "70-533")
+    large = [OrganizationFactory() for _ in range(30)]
+    for o in large:
+        certified_employee(o, "70-533")
+    assert run(small, D) == run(large, D)  # first evaluations
+    for o in [*small, *large]:
+        certified_employee(o, "70-535", starts_on=D + DAY)
+    assert run(small, D + DAY) == run(large, D + DAY)  # gains: inferred causes
+
+
+# --- re-evaluation after a change, on commit -------------------------------------------------------------------------
+
+
+def test_re_associating_re_evaluates_both_organizations_after_commit(cloud, org, django_capture_on_commit_callbacks):
+    other = OrganizationFactory(name="Contoso")
+    jane = certified_employee(org, "70-533", name="Jane Doe", starts_on=D - 100 * DAY)
+    refresh(org, D - DAY)
+    refresh(other, D - DAY)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        association_start(employee=jane, organization=other, on=D)
+    assert len(callbacks) == 2
+    assert (status(org, cloud).effective_level, status(other, cloud).effective_level) == ("none", "silver")
+    assert changes(org, cloud)[-1][5:] == ("association_ended", f"Jane Doe associated with another organization on {D}")
+    assert changes(other, cloud)[-1][5:] == ("association_started", f"Jane Doe associated on {D}")
+
+
+def test_leaving_re_evaluates_the_organization_after_commit(cloud, org, django_capture_on_commit_callbacks):
+    jane = certified_employee(org, "70-533", name="Jane Doe", starts_on=D - 100 * DAY)
+    refresh(org, D - DAY)
+    with django_capture_on_commit_callbacks(execute=True):
+        association_end(employee=jane, on=D)
+    assert changes(org, cloud)[-1][5:] == ("association_ended", f"Jane Doe left on {D}")
+
+
+def test_nothing_is_queued_before_commit(cloud, org, django_capture_on_commit_callbacks):
+    jane = certified_employee(org, "70-533", starts_on=D - 100 * DAY)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        association_end(employee=jane, on=D)
+    assert len(callbacks) == 1
+    assert not CompetencyStatus.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_re_association_is_visible_at_once():
+    cloud = build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]])
+    org, other = OrganizationFactory(), OrganizationFactory()
+    jane = certified_employee(org, "70-533", name="Jane Doe", starts_on=D - 100 * DAY)
+    statuses_refresh(organization_ids=[org.pk, other.pk], day=D - DAY)
+    association_start(employee=jane, organization=other, on=D)
+    assert status(other, cloud).evaluated_level == "silver"
+    assert status(org, cloud).evaluated_level == "none"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_change_re_evaluates_nothing():
+    build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]])
+    org = OrganizationFactory()
+    jane = certified_employee(org, "70-533", starts_on=D - 100 * DAY)
+    statuses_refresh(organization_ids=[org.pk], day=D - DAY)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        association_end(employee=jane, on=D)
+        raise RuntimeError("the request failed")
+    assert CompetencyStatus.objects.get().as_of == D - DAY
+    assert StatusChange.objects.count() == 1
+
+
+def test_the_task_takes_ids_and_an_iso_day(cloud, org):
+    certified_employee(org, "70-533")
+    reevaluate_organizations.delay([org.pk], D.isoformat(), "association_started", "Jane Doe associated on 2026-11-20")
+    assert status(org, cloud).as_of == D
+    assert changes(org, cloud)[-1][5:] == ("association_started", "Jane Doe associated on 2026-11-20")
