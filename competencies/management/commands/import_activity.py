@@ -1,0 +1,35 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from competencies.importer import ImportFailed, import_activity
+from competencies.services import reevaluate_on_commit
+
+
+class Command(BaseCommand):
+    help = (
+        "Import partner activity records (JSON Lines; '-' reads stdin). All or nothing: every bad line is "
+        "printed as PATH:LINE: reason and nothing is written. Importing the same file twice adds nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="a JSON Lines file, or - for standard input")
+
+    def handle(self, *args, path, **options):
+        try:
+            stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            with stream:
+                result = import_activity(lines=stream, source=path)
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+        except ImportFailed as exc:
+            for line in exc.lines():
+                self.stderr.write(line)
+            raise CommandError(f"import refused: {len(exc.errors)} bad line(s) in {path}, nothing written") from exc
+        # The organizations whose achievements may have changed are re-evaluated as of today.
+        reevaluate_on_commit(organization_ids=sorted(result.touched_organization_ids), day=timezone.localdate())
+        self.stdout.write(result.summary())
