@@ -1,6 +1,7 @@
 # Partner Center competencies: `make run` and `make test` are all you need.
 # Django 6 needs Python >= 3.12: the first one found is used (override with PYTHON=...).
-PYTHON ?= $(firstword $(shell command -v python3.13 python3.12 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3) $(wildcard /root/.pyenv/versions/3.1[2-9]*/bin/python3))
+PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3) $(wildcard /root/.pyenv/versions/3.1[2-9]*/bin/python3); do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
