@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from competencies.models import Competency, Level, Organization
+from competencies.models import Competency, Employee, Level, Organization
 
 PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
 
@@ -68,6 +68,11 @@ class Membership(models.Model):
     starts_on = models.DateField(_("term starts"))
     ends_on = models.DateField(_("term ends"))
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.PURCHASE)
+    # An upgrade ends the Silver term on the upgrade day: `ends_on` becomes that day (so every reader's
+    # "active on D" holds without knowing about upgrades) and this points at the Gold term that replaced it.
+    superseded_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes", verbose_name=_("superseded by")
+    )
 
     class Meta:
         verbose_name = _("membership")
@@ -75,7 +80,12 @@ class Membership(models.Model):
         ordering = ["organization", "starts_on"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "level", "starts_on"], name="membership_term_unique"),
-            models.CheckConstraint(condition=Q(ends_on__gt=models.F("starts_on")), name="membership_ends_after_start"),
+            # A term bought and upgraded on the same day covers no day at all, and history still keeps it.
+            models.CheckConstraint(
+                condition=Q(ends_on__gt=models.F("starts_on"))
+                | Q(superseded_by__isnull=False, ends_on=models.F("starts_on")),
+                name="membership_ends_after_start_unless_superseded",
+            ),
         ]
 
     def __str__(self):
@@ -140,3 +150,149 @@ class OutboundEmail(models.Model):
         verbose_name_plural = _("outbound emails")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "created_at"])]
+
+
+class Order(models.Model):
+    """A purchase: a membership bought, upgraded or renewed, or a paid offer (MAPS).
+
+    Written `pending` once the rule allowed it, then `paid` or `failed` by the
+    payment step. The membership (or subscription) it pays for is created in
+    the same transaction as the change to `paid`, never before.
+    """
+
+    class Kind(models.TextChoices):
+        BUY = "buy", _("Purchase")
+        UPGRADE = "upgrade", _("Upgrade")
+        RENEW = "renew", _("Renewal")
+        MAPS = "maps", _("Microsoft Action Pack subscription")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="orders")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
+    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    amount_usd = models.DecimalField(_("amount (USD)"), max_digits=10, decimal_places=2)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    day = models.DateField(_("day"), help_text=_("The day the order was placed and its rule checked."))
+    created_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    provider = models.CharField(max_length=60, blank=True)
+    reference = models.CharField(max_length=120, blank=True)
+    failure_reason = models.TextField(blank=True)
+    # The term a renewal follows or an upgrade replaces.
+    replaces = models.ForeignKey(Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The term this order paid for: set with the change to `paid`.
+    membership = models.OneToOneField(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+    )
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_usd__gte=0), name="order_amount_not_negative"),
+            # A paid membership order always has its term; a MAPS order has its offer and no level.
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(kind="maps") | Q(membership__isnull=False),
+                name="order_paid_has_its_membership",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="maps") & Q(benefit__isnull=False) & Q(level=""))
+                | (~Q(kind="maps") & ~Q(level="")),
+                name="order_buys_a_level_or_an_offer",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self):
+        return f"{self.organization.mpn_id} {self.kind} {self.level or self.benefit_id} USD {self.amount_usd} {self.status}"
+
+
+class BenefitSubscription(models.Model):
+    """A paid offer (MAPS) held for a year from its purchase day: active on D when `starts_on <= D < ends_on`."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="benefit_subscriptions")
+    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, related_name="subscriptions")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="subscription")
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"))
+
+    class Meta:
+        verbose_name = _("offer subscription")
+        verbose_name_plural = _("offer subscriptions")
+        ordering = ["organization", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gt=models.F("starts_on")), name="subscription_ends_after_start"),
+        ]
+
+
+class BenefitAllowance(models.Model):
+    """How much of an offer an organization has redeemed in one membership term.
+
+    The database enforces "redemptions never exceed the quantity": `redeemed`
+    moves only by a conditional `UPDATE … SET redeemed = redeemed + 1`, and
+    the check constraint refuses any row past its quantity, whatever the
+    concurrency.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="benefit_allowances")
+    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, related_name="allowances")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="allowances")
+    quantity = models.PositiveIntegerField(_("quantity"))
+    redeemed = models.PositiveIntegerField(_("redeemed"), default=0)
+
+    class Meta:
+        verbose_name = _("offer allowance")
+        verbose_name_plural = _("offer allowances")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "benefit", "membership"], name="one_allowance_per_offer_term"),
+            models.CheckConstraint(condition=Q(redeemed__lte=models.F("quantity")), name="allowance_redeemed_within_quantity"),
+        ]
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.redeemed
+
+
+class Redemption(models.Model):
+    """One redemption of an offer, and its activation record (the code the admin uses)."""
+
+    allowance = models.ForeignKey(BenefitAllowance, on_delete=models.PROTECT, related_name="redemptions")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="redemptions")
+    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, related_name="redemptions")
+    code = models.CharField(_("activation code"), max_length=40, unique=True)
+    day = models.DateField(_("redeemed on"))
+    redeemed_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        ordering = ["-created_at", "-id"]
+
+
+class Referral(models.Model):
+    """A customer's request, sent from the public directory, to be contacted by a partner."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="referrals")
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"))
+    need = models.TextField(_("need"), max_length=4000)
+    received_on = models.DateField(_("received on"))
+    language = models.CharField(max_length=10, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}> → {self.organization.mpn_id}"

@@ -12,7 +12,15 @@ dashboard_patterns = (
     [
         path("", competency_views.dashboard_home, name="home"),
         path("membership/", membership_views.membership_overview, name="membership"),
+        path("membership/buy/", membership_views.membership_buy, name="membership-buy"),
+        path("membership/upgrade/", membership_views.membership_upgrade, name="membership-upgrade"),
+        path("membership/renew/", membership_views.membership_renew, name="membership-renew"),
+        path("membership/orders/<int:pk>/", membership_views.order_detail, name="order"),
         path("membership/benefits/", membership_views.benefits, name="benefits"),
+        path("membership/benefits/maps/", membership_views.maps_buy, name="maps-buy"),
+        path("membership/benefits/<slug:slug>/redeem/", membership_views.benefit_redeem, name="redeem"),
+        path("membership/benefits/redemptions/<int:pk>/", membership_views.redemption_detail, name="redemption"),
+        path("profile/", membership_views.profile, name="profile"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
         path("certifications/", competency_views.certifications, name="certifications"),
@@ -26,6 +34,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/", include(dashboard_patterns)),
+    # The public directory: no sign-in.
+    path("partners/", membership_views.directory, name="partners"),
+    path("partners/<str:mpn_id>/", membership_views.partner_profile, name="partner"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

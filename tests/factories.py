@@ -3,6 +3,7 @@
 import datetime
 
 import factory
+from dateutil.relativedelta import relativedelta
 
 from competencies import models as cm
 from memberships import models as mm
@@ -138,7 +139,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     level = "silver"
     purchased_on = datetime.date(2026, 1, 1)
     starts_on = factory.LazyAttribute(lambda o: o.purchased_on)
-    ends_on = factory.LazyAttribute(lambda o: o.starts_on.replace(year=o.starts_on.year + 1))
+    ends_on = factory.LazyAttribute(lambda o: o.starts_on + relativedelta(years=1))
 
 
 # --- Evaluation engine helpers -------------------------------------------------
@@ -177,3 +178,53 @@ def certified_employee(organization, *codes, starts_on=datetime.date(2026, 1, 1)
             employee=employee, credential=CredentialFactory(code=code), earned_on=earned_on, expires_on=expires_on
         )
     return employee
+
+
+# --- Memberships, offers, referrals ------------------------------------------
+
+
+class MembershipPlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = mm.MembershipPlan
+        django_get_or_create = ("level",)
+
+    level = "silver"
+    price_usd = factory.LazyAttribute(lambda o: {"silver": 1670, "gold": 4730}[o.level])
+
+
+class BenefitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = mm.Benefit
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"offer-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+    membership_level = "silver"
+    quantity = 10
+
+
+class StatusChangeFactory(factory.django.DjangoModelFactory):
+    """A history row as `statuses_refresh` writes it (for tests that need history without the engine)."""
+
+    class Meta:
+        model = cm.StatusChange
+
+    organization = factory.SubFactory(OrganizationFactory)
+    competency = factory.SubFactory(CompetencyFactory)
+    day = datetime.date(2026, 1, 1)
+    old_evaluated = "none"
+    new_evaluated = "silver"
+    old_effective = "none"
+    new_effective = factory.LazyAttribute(lambda o: o.new_evaluated)
+    cause = "first_evaluation"
+
+
+class ReferralFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = mm.Referral
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = "Carol Customer"
+    email = "carol@example.com"
+    need = "Help moving to Azure"
+    received_on = datetime.date(2026, 11, 20)

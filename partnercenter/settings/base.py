@@ -160,6 +160,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Purchases are paid through one small interface; the simulated provider
+# approves every charge. Production must name a real one.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="memberships.payments.SimulatedProvider")
+# A referral form posted faster than this is a bot's.
+REFERRAL_MIN_SECONDS = env.int("REFERRAL_MIN_SECONDS", default=3)
+
 # Evaluation is run in batches of this many organizations.
 EVALUATION_BATCH_SIZE = env.int("EVALUATION_BATCH_SIZE", default=1000)
 

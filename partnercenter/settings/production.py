@@ -24,3 +24,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# The simulated provider approves every charge: production must choose its
+# payment provider explicitly (even if it is the simulated one, knowingly).
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER")
+# Referral throttling counts in the cache: share it between web processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
