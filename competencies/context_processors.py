@@ -1,9 +1,25 @@
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+
 from .selectors import organization_of
 
 
 def organization(request):
-    """The signed-in employee's organization, for the layout."""
+    """The signed-in employee's organization, for the layout, and its open notifications for the banner.
+
+    `dashboard_notifications` is lazy: only a page that shows the banner
+    (`includes/notifications.html`, every dashboard page) reads it.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"current_organization": None}
-    return {"current_organization": organization_of(user)}
+        return {"current_organization": None, "dashboard_notifications": []}
+    current = organization_of(user)
+
+    def notifications():
+        if current is None:
+            return []
+        from memberships.notifications import dashboard_notifications
+
+        return dashboard_notifications(current, day=timezone.localdate())
+
+    return {"current_organization": current, "dashboard_notifications": SimpleLazyObject(notifications)}

@@ -5,14 +5,17 @@ parameter: callers pass the day.
 """
 
 import datetime
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
 
 from .evaluation import (
     Catalog,
@@ -20,6 +23,7 @@ from .evaluation import (
     RequirementResult,
     batched,
     catalog_snapshot,
+    collector_paused,
     evaluate,
     format_number,
 )
@@ -164,9 +168,22 @@ def statuses_refresh(
     if not ids:
         return result
     catalog = catalog_snapshot()  # once per run, shared by every batch
-    for batch in batched(ids, settings.EVALUATION_BATCH_SIZE):
-        _refresh_batch(batch, day=day, catalog=catalog, cause=cause, cause_detail=cause_detail, result=result)
+    # The run's objects hold no cycles: the garbage collector would only walk each batch's results again.
+    with collector_paused():
+        for batch in batched(ids, settings.EVALUATION_BATCH_SIZE):
+            _refresh_batch(batch, day=day, catalog=catalog, cause=cause, cause_detail=cause_detail, result=result)
     return result
+
+
+class _Row(NamedTuple):
+    """A status to write: `CompetencyStatus`'s columns."""
+
+    organization_id: int
+    competency_id: int
+    evaluated_level: str
+    effective_level: str
+    override_id: int | None
+    details: dict  # the summary; rows sharing one share the object, so its JSON is made once
 
 
 def _refresh_batch(
@@ -185,41 +202,48 @@ def _refresh_batch(
             Organization.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", flat=True)
         )
         evaluations = evaluate(organization_ids=locked, day=day, catalog=catalog)
-        stored = {
-            (org_id, competency_id): _Stored(pk, as_of, evaluated, effective, override_id, details)
-            for pk, org_id, competency_id, as_of, evaluated, effective, override_id, details in (
-                CompetencyStatus.objects.filter(organization_id__in=locked).values_list(
-                    "pk",
-                    "organization_id",
-                    "competency_id",
-                    "as_of",
-                    "evaluated_level",
-                    "effective_level",
-                    "override_id",
-                    "details",
-                )
+        # The stored details as text, parsed once per distinct text: most statuses share a handful.
+        parsed: dict[str, dict] = {}
+        stored = {}
+        for pk, org_id, competency_id, as_of, evaluated, effective, override_id, text in (
+            # The range says the same as the list, in words the planner reads even before the table has
+            # statistics (the first nightly run fills it): an index scan, not a scan of every status.
+            CompetencyStatus.objects.filter(
+                organization_id__in=locked, organization_id__gte=batch[0], organization_id__lte=batch[-1]
             )
-        }
+            .order_by()
+            .values_list(
+                "pk",
+                "organization_id",
+                "competency_id",
+                "as_of",
+                "evaluated_level",
+                "effective_level",
+                "override_id",
+                Cast("details", TextField()),
+            )
+        ):
+            details = parsed.get(text)
+            if details is None:
+                details = parsed[text] = json.loads(text)
+            stored[(org_id, competency_id)] = _Stored(pk, as_of, evaluated, effective, override_id, details)
         result.organizations += len(locked)
 
+        # Results without details share their options between organizations with the same figures
+        # (`evaluation.py`): the summary, its JSON and whether it equals a stored one are worked out once.
+        summaries: dict[int, dict] = {}
+        same: dict[tuple[int, int], bool] = {}
         creates, updates, moved_on, changed = [], [], [], []
         for key, evaluation in evaluations.items():
-            summary = evaluation.summary()
+            options_id = id(evaluation.options)
+            summary = summaries.get(options_id)
+            if summary is None:
+                summary = summaries[options_id] = evaluation.summary()
             override_id = evaluation.override.id if evaluation.override else None
             levels = (evaluation.evaluated_level, evaluation.effective_level)
             old = stored.get(key)
             if old is None:
-                creates.append(
-                    CompetencyStatus(
-                        organization_id=key[0],
-                        competency_id=key[1],
-                        as_of=day,
-                        evaluated_level=levels[0],
-                        effective_level=levels[1],
-                        override_id=override_id,
-                        details=summary,
-                    )
-                )
+                creates.append(_Row(*key, *levels, override_id, summary))
                 # 100,000 organizations × 40 competencies at none would flood the history: only levels are news.
                 if levels != (Level.NONE, Level.NONE):
                     changed.append((evaluation, None))
@@ -229,41 +253,116 @@ def _refresh_batch(
                 continue
             if (old.evaluated_level, old.effective_level) != levels:
                 changed.append((evaluation, old))
-            stored_as = (old.evaluated_level, old.effective_level, old.override_id, old.details)
-            if stored_as != (*levels, override_id, summary):
-                updates.append(
-                    CompetencyStatus(
-                        organization_id=key[0],
-                        competency_id=key[1],
-                        as_of=day,
-                        evaluated_level=levels[0],
-                        effective_level=levels[1],
-                        override_id=override_id,
-                        details=summary,
-                    )
-                )
+            pair = (id(old.details), options_id)
+            details_same = same.get(pair)
+            if details_same is None:
+                details_same = same[pair] = old.details == summary
+            if (old.evaluated_level, old.effective_level, old.override_id) != (*levels, override_id) or not details_same:
+                updates.append(_Row(*key, *levels, override_id, summary))
             elif old.as_of != day:
                 moved_on.append(old.pk)
             else:
                 result.unchanged += 1
 
         history = _status_changes(changed, day=day, catalog=catalog, cause=cause, cause_detail=cause_detail)
-        # One upsert (INSERT … ON CONFLICT DO UPDATE) for new and changed statuses: Django's bulk_update
-        # builds a CASE per row and costs more Python than the evaluation itself.
-        CompetencyStatus.objects.bulk_create(
-            [*creates, *updates],
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["organization", "competency"],
-            update_fields=["as_of", "evaluated_level", "effective_level", "override", "details"],
-        )
-        for chunk in batched(moved_on, 5000):  # one UPDATE per chunk: SQLite caps the parameters of a query
-            CompetencyStatus.objects.filter(pk__in=chunk).update(as_of=day)
-        StatusChange.objects.bulk_create(history, batch_size=1000)
+        if connection.vendor == "postgresql":
+            _write_postgresql([*creates, *updates], moved_on, history, day=day)
+        else:
+            _write_portable([*creates, *updates], moved_on, history, day=day)
         result.created += len(creates)
         result.updated += len(updates)
         result.moved_on += len(moved_on)
         result.changes += len(history)
+
+
+def _write_portable(upserts: list[_Row], moved_on: list[int], history: list[tuple], *, day: datetime.date) -> None:
+    # One upsert (INSERT … ON CONFLICT DO UPDATE) for new and changed statuses: Django's bulk_update
+    # builds a CASE per row and costs more Python than the evaluation itself.
+    CompetencyStatus.objects.bulk_create(
+        [
+            CompetencyStatus(
+                organization_id=r.organization_id,
+                competency_id=r.competency_id,
+                as_of=day,
+                evaluated_level=r.evaluated_level,
+                effective_level=r.effective_level,
+                override_id=r.override_id,
+                details=r.details,
+            )
+            for r in upserts
+        ],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["organization", "competency"],
+        update_fields=["as_of", "evaluated_level", "effective_level", "override", "details"],
+    )
+    for chunk in batched(moved_on, 5000):  # one UPDATE per chunk: SQLite caps the parameters of a query
+        CompetencyStatus.objects.filter(pk__in=chunk).update(as_of=day)
+    StatusChange.objects.bulk_create([StatusChange(**dict(zip(_HISTORY_COLUMNS, row))) for row in history], batch_size=1000)
+
+
+def _write_postgresql(upserts: list[_Row], moved_on: list[int], history: list[tuple], *, day: datetime.date) -> None:
+    """The same writes as `_write_portable`, one statement each whatever the batch's size: each column
+    goes as one array (`unnest`), so a batch of 40,000 statuses costs no Python per row beyond its text."""
+    status = CompetencyStatus._meta.db_table
+    with connection.cursor() as cursor:
+        if upserts:
+            texts: dict[int, str] = {}
+            for r in upserts:
+                if id(r.details) not in texts:
+                    texts[id(r.details)] = json.dumps(r.details)
+            columns = list(zip(*upserts))
+            columns[-1] = [texts[id(details)] for details in columns[-1]]
+            cursor.execute(
+                f"""INSERT INTO {status}
+                        (organization_id, competency_id, as_of, evaluated_level, effective_level, override_id, details)
+                    SELECT o, c, %s, e, f, v, d::jsonb
+                    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[])
+                         AS t(o, c, e, f, v, d)
+                    ON CONFLICT (organization_id, competency_id) DO UPDATE SET
+                        as_of = EXCLUDED.as_of, evaluated_level = EXCLUDED.evaluated_level,
+                        effective_level = EXCLUDED.effective_level, override_id = EXCLUDED.override_id,
+                        details = EXCLUDED.details""",
+                [day, *map(_pg_array, columns)],
+            )
+        if moved_on:
+            cursor.execute(f"UPDATE {status} SET as_of = %s WHERE id = ANY(%s::bigint[])", [day, _pg_array(moved_on)])
+        if history:
+            columns = list(zip(*history))
+            cursor.execute(
+                f"""INSERT INTO {StatusChange._meta.db_table} ({", ".join(_HISTORY_COLUMNS)}, recorded_at)
+                    SELECT *, %s FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::text[], %s::text[],
+                                             %s::text[], %s::text[], %s::text[], %s::text[])""",
+                [timezone.now(), *map(_pg_array, columns)],
+            )
+
+
+def _pg_array(values: Iterable) -> str:
+    """A PostgreSQL array literal of ints, dates, None and strings (quoted, `\\` and `"` escaped).
+
+    Each distinct value is rendered once: a batch repeats a few levels, causes and summaries.
+    """
+    rendered: dict = {}
+    items = []
+    for value in values:
+        item = rendered.get(value)
+        if item is None:
+            if value is None:
+                item = "NULL"
+            elif isinstance(value, int | datetime.date):
+                item = str(value)
+            else:
+                item = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            rendered[value] = item
+        items.append(item)
+    return "{" + ",".join(items) + "}"
+
+
+# A history row as `_status_changes` makes it: `StatusChange`'s columns in this order.
+_HISTORY_COLUMNS = (
+    "organization_id", "competency_id", "day", "old_evaluated", "new_evaluated", "old_effective", "new_effective",
+    "cause", "cause_detail",
+)
 
 
 def _status_changes(
@@ -273,7 +372,7 @@ def _status_changes(
     catalog: Catalog,
     cause: str | None,
     cause_detail: str,
-) -> list[StatusChange]:
+) -> list[tuple]:
     if not changed:
         return []
     if cause is not None:
@@ -284,19 +383,17 @@ def _status_changes(
     for evaluation, old in changed:
         key = (evaluation.organization_id, evaluation.competency_id)
         row_cause, detail = causes[key]
-        rows.append(
-            StatusChange(
-                organization_id=key[0],
-                competency_id=key[1],
-                day=day,
-                old_evaluated=old.evaluated_level if old else Level.NONE,
-                new_evaluated=evaluation.evaluated_level,
-                old_effective=old.effective_level if old else Level.NONE,
-                new_effective=evaluation.effective_level,
-                cause=row_cause,
-                cause_detail=detail[:500],
-            )
-        )
+        rows.append((
+            key[0],
+            key[1],
+            day,
+            old.evaluated_level if old else Level.NONE,
+            evaluation.evaluated_level,
+            old.effective_level if old else Level.NONE,
+            evaluation.effective_level,
+            row_cause,
+            detail[:500],
+        ))
     return rows
 
 
@@ -587,4 +684,339 @@ def reevaluate_on_commit(
         return
     transaction.on_commit(
         lambda: reevaluate_organizations.delay(ids, day.isoformat(), cause, cause_detail), robust=True
+    )
+
+
+# ---------------------------------------------------------------------------
+# Overrides (DESIGN.md, "Override")
+#
+# An agent grants an organization a level in one competency, with a reason,
+# from `starts_on` to `expires_on` (default: 3 calendar months later). Every
+# apply, extend, revoke and expiry writes an `OverrideAudit` row in the same
+# transaction and re-evaluates the organization once it commits.
+
+from django.db import IntegrityError  # noqa: E402 - this section is appended; its imports stay with it
+
+from .models import OverrideAudit  # noqa: E402
+
+OVERRIDE_MONTHS = 3
+
+
+class OverrideError(ValueError):
+    """An override refused, with the reason; `field` names the form field at fault, when there is one."""
+
+    def __init__(self, message, *, field: str | None = None):
+        super().__init__(str(message))
+        self.field = field
+
+
+def override_default_expiry(starts_on: datetime.date) -> datetime.date:
+    """Three calendar months after `starts_on` (30 November → 28 February: the month's last day when it is shorter)."""
+    from dateutil.relativedelta import relativedelta
+
+    return starts_on + relativedelta(months=OVERRIDE_MONTHS)
+
+
+def override_validate(
+    *,
+    level: str,
+    reason: str,
+    starts_on: datetime.date | None,
+    expires_on: datetime.date | None,
+    day: datetime.date,
+) -> datetime.date:
+    """The rules an override must meet before it is written; returns its `expires_on` (the default when None).
+
+    A reason is required; the level is Silver or Gold; it ends after it
+    starts; and it has not already ended on `day` (an override that is over
+    grants nothing).
+    """
+    from django.utils.translation import gettext as _
+
+    if not (reason or "").strip():
+        raise OverrideError(_("A reason is required: say why the organization gets this level."), field="reason")
+    if level not in (Level.SILVER, Level.GOLD):
+        raise OverrideError(
+            _("Unknown level “%(level)s”: an override grants Silver or Gold.") % {"level": level}, field="level"
+        )
+    if starts_on is None:
+        raise OverrideError(_("A start day is required."), field="starts_on")
+    expires_on = expires_on or override_default_expiry(starts_on)
+    if expires_on <= starts_on:
+        raise OverrideError(
+            _("The override must end after it starts: it starts on %(start)s and would end on %(end)s.")
+            % {"start": starts_on, "end": expires_on},
+            field="expires_on",
+        )
+    if expires_on <= day:
+        raise OverrideError(
+            _("The override would already have ended (%(end)s is not after today, %(day)s).")
+            % {"end": expires_on, "day": day},
+            field="expires_on",
+        )
+    return expires_on
+
+
+def _override_values(override: Override) -> dict:
+    return {
+        "level": override.level,
+        "starts_on": override.starts_on.isoformat(),
+        "expires_on": override.expires_on.isoformat(),
+        "state": override.state,
+        "revoked_on": override.revoked_on.isoformat() if override.revoked_on else None,
+    }
+
+
+def _active_override_exists_error(*, organization_id: int, competency_id: int) -> OverrideError:
+    from django.utils.translation import gettext as _
+
+    existing = (
+        Override.objects.filter(organization_id=organization_id, competency_id=competency_id, state=Override.State.ACTIVE)
+        .select_related("organization", "competency")
+        .first()
+    )
+    if existing is None:
+        return OverrideError(_("An active override already exists for this organization and competency."))
+    return OverrideError(
+        _(
+            "An active override already exists for %(organization)s in %(competency)s "
+            "(%(level)s until %(end)s): extend or revoke it instead."
+        )
+        % {
+            "organization": existing.organization.name,
+            "competency": existing.competency.name,
+            "level": Level(existing.level).label,
+            "end": existing.expires_on,
+        }
+    )
+
+
+def override_apply(
+    *,
+    organization: Organization,
+    competency,
+    level: str,
+    reason: str,
+    starts_on: datetime.date,
+    expires_on: datetime.date | None = None,
+    actor: Employee | None,
+    day: datetime.date,
+) -> Override:
+    """An agent grants an organization a level in one competency, with a reason, from `starts_on` to `expires_on`.
+
+    DESIGN.md: "Effective level = the higher of the evaluated level and the
+    level of an override active on D (`starts_on <= D < expires_on`, not
+    revoked). An override never lowers a level." `expires_on` defaults to 3
+    calendar months after `starts_on`. At most one active override per
+    organization × competency: the database enforces it
+    (`one_active_override_per_org_competency`), and the loser of a race gets
+    the same clear error as anyone else. The audit row is written in the same
+    transaction; the organization is re-evaluated as of `day` once it commits
+    (an override starting later takes effect on the night of its first day).
+    """
+    expires_on = override_validate(level=level, reason=reason, starts_on=starts_on, expires_on=expires_on, day=day)
+    reason = reason.strip()
+    try:
+        with transaction.atomic():
+            override = Override.objects.create(
+                organization=organization,
+                competency=competency,
+                level=level,
+                reason=reason,
+                starts_on=starts_on,
+                expires_on=expires_on,
+                created_by=actor,
+            )
+            OverrideAudit.objects.create(
+                override=override,
+                action=OverrideAudit.Action.APPLY,
+                actor=actor,
+                day=day,
+                reason=reason,
+                old_values={},
+                new_values=_override_values(override),
+            )
+            reevaluate_on_commit(
+                organization_ids=[organization.pk],
+                day=day,
+                cause=StatusChange.Cause.OVERRIDE_APPLIED,
+                cause_detail=f"{Level(level).label} override from {starts_on} until {expires_on}",
+            )
+    except IntegrityError as exc:
+        # The partial unique index on active overrides: another one was there, or won a race.
+        if Override.objects.filter(
+            organization=organization, competency=competency, state=Override.State.ACTIVE
+        ).exists():
+            raise _active_override_exists_error(
+                organization_id=organization.pk, competency_id=competency.pk
+            ) from exc
+        raise
+    return override
+
+
+def _locked_active_override(override: Override) -> Override:
+    from django.utils.translation import gettext as _
+
+    locked = Override.objects.select_for_update().select_related("organization", "competency").get(pk=override.pk)
+    if locked.state != Override.State.ACTIVE:
+        raise OverrideError(
+            _("This override is no longer active (%(state)s): apply a new one instead.")
+            % {"state": Override.State(locked.state).label}
+        )
+    return locked
+
+
+@transaction.atomic
+def override_extend(
+    *, override: Override, expires_on: datetime.date, reason: str, actor: Employee | None, day: datetime.date
+) -> Override:
+    """An agent moves the end of an active override; a reason is required and an audit row records old and new end.
+
+    The new end must be after the start and after `day` (ending it now is a
+    revocation). The organization is re-evaluated as of `day` once the
+    transaction commits.
+    """
+    from django.utils.translation import gettext as _
+
+    if not (reason or "").strip():
+        raise OverrideError(_("A reason is required: say why the override changes."), field="change_reason")
+    locked = _locked_active_override(override)
+    override_validate(level=locked.level, reason=reason, starts_on=locked.starts_on, expires_on=expires_on, day=day)
+    if expires_on == locked.expires_on:
+        raise OverrideError(_("The override already ends on %(end)s.") % {"end": expires_on}, field="expires_on")
+    old = _override_values(locked)
+    locked.expires_on = expires_on
+    locked.save(update_fields=["expires_on"])
+    OverrideAudit.objects.create(
+        override=locked,
+        action=OverrideAudit.Action.EXTEND,
+        actor=actor,
+        day=day,
+        reason=reason.strip(),
+        old_values=old,
+        new_values=_override_values(locked),
+    )
+    reevaluate_on_commit(
+        organization_ids=[locked.organization_id],
+        day=day,
+        cause=StatusChange.Cause.OVERRIDE_APPLIED,
+        cause_detail=f"{Level(locked.level).label} override now until {expires_on}",
+    )
+    return locked
+
+
+@transaction.atomic
+def override_revoke(*, override: Override, reason: str, actor: Employee | None, day: datetime.date) -> Override:
+    """An agent ends an active override on `day`, with a reason; the status goes back to what evaluation says.
+
+    DESIGN.md: "When it expires the status goes back to what evaluation
+    says." Revoking is the same, earlier and on purpose: state `revoked`,
+    `revoked_on = day`, an audit row, and a re-evaluation as of `day` once
+    the transaction commits (cause `override_revoked`).
+    """
+    from django.utils.translation import gettext as _
+
+    if not (reason or "").strip():
+        raise OverrideError(_("A reason is required: say why the override is revoked."), field="reason")
+    locked = _locked_active_override(override)
+    old = _override_values(locked)
+    locked.state = Override.State.REVOKED
+    locked.revoked_on = day
+    locked.save(update_fields=["state", "revoked_on"])
+    OverrideAudit.objects.create(
+        override=locked,
+        action=OverrideAudit.Action.REVOKE,
+        actor=actor,
+        day=day,
+        reason=reason.strip(),
+        old_values=old,
+        new_values=_override_values(locked),
+    )
+    reevaluate_on_commit(
+        organization_ids=[locked.organization_id],
+        day=day,
+        cause=StatusChange.Cause.OVERRIDE_REVOKED,
+        cause_detail=f"{Level(locked.level).label} override revoked on {day}",
+    )
+    return locked
+
+
+@transaction.atomic
+def overrides_expire(*, day: datetime.date) -> list[int]:
+    """Nightly job 1: expire overrides whose `expires_on` has come; record the reversion.
+
+    Every active override with `expires_on <= day` becomes `expired`, with
+    an audit row (no actor: the scheduler), in one transaction; the
+    organizations involved are re-evaluated as of `day` once it commits.
+    Their history then records the reversion with cause `override_expired`
+    ("Gold override expired on …"), inferred per competency rather than
+    forced on the whole organization, so another change of the same night
+    (an employee who left) keeps its own cause. Idempotent: a second run
+    finds nothing due. Returns the ids of the overrides expired.
+    """
+    from django.utils.translation import gettext as _
+
+    due = list(
+        Override.objects.select_for_update()
+        .filter(state=Override.State.ACTIVE, expires_on__lte=day)
+        .order_by("pk")
+    )
+    if not due:
+        return []
+    audits = []
+    for override in due:
+        old = _override_values(override)
+        override.state = Override.State.EXPIRED
+        audits.append(
+            OverrideAudit(
+                override=override,
+                action=OverrideAudit.Action.EXPIRE,
+                actor=None,
+                day=day,
+                reason=_("Reached its end on %(end)s.") % {"end": override.expires_on},
+                old_values=old,
+                new_values=_override_values(override),
+            )
+        )
+    Override.objects.filter(pk__in=[o.pk for o in due], state=Override.State.ACTIVE).update(
+        state=Override.State.EXPIRED
+    )
+    OverrideAudit.objects.bulk_create(audits)
+    reevaluate_on_commit(organization_ids={o.organization_id for o in due}, day=day)
+    return [o.pk for o in due]
+
+
+@dataclass
+class OverridePreview:
+    """What an override would do, shown to the agent before saving."""
+
+    day: datetime.date
+    evaluated_level: str  # what evaluation says on `day`
+    effective_before: str  # the effective level on `day` without this override
+    effective_after: str  # with it
+    expires_on: datetime.date
+
+    @property
+    def raises(self) -> bool:
+        return LEVEL_RANK[self.effective_after] > LEVEL_RANK[self.effective_before]
+
+
+def override_preview(
+    *, organization: Organization, competency, level: str, starts_on: datetime.date, expires_on: datetime.date | None
+) -> OverridePreview:
+    """The effective level the organization would have in the competency on `starts_on` with this override.
+
+    A read (the engine for one organization, a fixed number of queries): the
+    higher of the evaluated level and the override's level, an override
+    never lowering one.
+    """
+    from .models import higher_level
+
+    result = evaluate(organization_ids=[organization.pk], day=starts_on)[(organization.pk, competency.pk)]
+    return OverridePreview(
+        day=starts_on,
+        evaluated_level=result.evaluated_level,
+        effective_before=result.effective_level,
+        effective_after=higher_level(result.effective_level, level),
+        expires_on=expires_on or override_default_expiry(starts_on),
     )

@@ -1,14 +1,18 @@
 """Celery tasks: thin. Ids and ISO dates in, a service called, nothing else.
 
 Each task is idempotent (the services are): a retried or duplicated task
-changes nothing the second time.
+changes nothing the second time. With `acks_late` and
+`reject_on_worker_lost` (settings), a task whose worker dies is delivered
+again, which is safe for the same reason.
 """
 
 import datetime
 
-from celery import shared_task
+from celery import chain, shared_task
+from django.db import DatabaseError
+from django.utils import timezone
 
-from . import services
+from . import nightly, services
 
 
 @shared_task(name="competencies.tasks.reevaluate_organizations")
@@ -23,3 +27,50 @@ def reevaluate_organizations(
         cause_detail=cause_detail,
     )
     return vars(result)
+
+
+@shared_task(name="competencies.tasks.run_nightly")
+def run_nightly(day: str | None = None) -> dict:
+    """The nightly jobs for `day` (default: today, read here), through the broker.
+
+    Step 1 (expire overrides) here; then, per range of organization ids, a
+    chain `evaluate_batch` → `notify_batch` → `remind_batch` that any free
+    worker picks up; then the pending emails are re-queued. See
+    `competencies.nightly` for why no barrier is needed between steps.
+    """
+    on = datetime.date.fromisoformat(day) if day else timezone.localdate()
+    iso = on.isoformat()
+    expired = nightly.expire_overrides(day=on)
+    ranges = list(nightly.organization_ranges())
+    for first_id, last_id in ranges:
+        chain(
+            evaluate_batch.si(iso, first_id, last_id),
+            notify_batch.si(iso, first_id, last_id),
+            remind_batch.si(iso, first_id, last_id),
+        ).apply_async()
+    from memberships.tasks import deliver_pending
+
+    deliver_pending.delay()
+    return {"day": iso, "overrides_expired": expired, "ranges": len(ranges)}
+
+
+# A database hiccup (a deadlock victim, a lost connection) is worth another try; the steps are idempotent.
+_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 5}
+
+
+@shared_task(name="competencies.tasks.evaluate_batch", **_RETRY)
+def evaluate_batch(day: str, first_id: int, last_id: int | None) -> dict:
+    """Step 2 for organizations with ids in [first_id, last_id] (open-ended when last_id is None)."""
+    return vars(nightly.evaluate_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day)))
+
+
+@shared_task(name="competencies.tasks.notify_batch", **_RETRY)
+def notify_batch(day: str, first_id: int, last_id: int | None) -> dict:
+    """Step 3 for the same range: at-risk notifications and their emails, "expiring soon" warnings."""
+    return nightly.notify_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day))
+
+
+@shared_task(name="competencies.tasks.remind_batch", **_RETRY)
+def remind_batch(day: str, first_id: int, last_id: int | None) -> dict:
+    """Step 4 for the same range: renewal reminders."""
+    return nightly.remind_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day))

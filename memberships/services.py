@@ -22,6 +22,7 @@ from competencies.models import Employee, Level, Organization
 from competencies.services import reevaluate_on_commit
 
 from .emails import email_enqueue
+from .notifications import email_deliver_on_commit
 from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, Order, Redemption, Referral
 from .payments import PaymentProvider, payment_provider
 from .selectors import Decision, MembershipState, entitlements, latest_membership, membership_state, sold_benefit
@@ -328,12 +329,14 @@ def referral_create(
     referral = Referral.objects.create(
         organization=organization, name=name[:200], email=email, need=need[:4000], received_on=day, language=language
     )
+    emails = []
     for admin in organization.admins.filter(is_active=True).order_by("pk"):
-        email_enqueue(
+        emails.append(email_enqueue(
             key=f"referral:{referral.pk}:{admin.pk}",
             to_email=admin.email,
             template="referral",
             context={"organization": organization, "referral": referral, "admin": admin, "dashboard_url": dashboard_url},
             language=admin.language or "en",
-        )
+        ))
+    email_deliver_on_commit([email.pk for email in emails])
     return referral

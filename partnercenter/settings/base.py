@@ -158,6 +158,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "competencies.tasks.run_nightly",
         "schedule": crontab(hour=2, minute=0),
     },
+    # Emails whose delivery failed (SMTP down) or whose worker died are retried.
+    "deliver-pending-emails": {
+        "task": "memberships.tasks.deliver_pending",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 # Purchases are paid through one small interface; the simulated provider

@@ -3,3 +3,7 @@
 from .test import *  # noqa: F401,F403
 
 CELERY_TASK_ALWAYS_EAGER = False
+
+# The filesystem broker polls its folder; poll often so the tests wait less.
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "polling_interval": 0.1}  # noqa: F405

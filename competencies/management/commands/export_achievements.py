@@ -27,12 +27,15 @@ def membership_columns(*, organization_ids: list[int], day: datetime.date) -> di
 
     The one place the export learns about memberships. `displayed_level` is
     the membership rule (`memberships.selectors.displayed_levels`, set-based:
-    two queries per 5,000 organizations); until the at-risk rules exist
-    nothing is at risk.
+    two queries per 5,000 organizations); `at_risk` is DESIGN.md's
+    "achievement at risk" (`memberships.notifications.at_risk_flags`).
     """
+    from memberships.notifications import at_risk_flags
     from memberships.selectors import displayed_levels
 
-    return {key: (level, False) for key, level in displayed_levels(organization_ids=organization_ids, day=day).items()}
+    displayed = displayed_levels(organization_ids=organization_ids, day=day)
+    at_risk = at_risk_flags(organization_ids=organization_ids, day=day)
+    return {key: (displayed.get(key, "none"), key in at_risk) for key in set(displayed) | at_risk}
 
 
 def achievements_as_of(*, day: datetime.date, organization_ids: list[int] | None = None) -> list[dict]:

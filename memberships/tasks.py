@@ -1,0 +1,39 @@
+"""Celery tasks for memberships: email delivery. Thin: ids in, a service of `notifications` called.
+
+Delivery is queued with `transaction.on_commit` by whoever writes the email
+rows (`notifications.email_deliver_on_commit`); the nightly run also calls
+`deliver_pending`, which reclaims rows a dead worker left in `sending` and
+drains what is still pending.
+"""
+
+from celery import shared_task
+from celery.exceptions import MaxRetriesExceededError
+from django.utils import timezone
+
+from . import notifications
+
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 60 * 60
+
+
+def retry_countdown(attempts: int) -> int:
+    """Exponential backoff: 1, 2, 4 … minutes after each refused attempt, at most an hour."""
+    return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+@shared_task(bind=True, name="memberships.tasks.deliver_email", max_retries=8)
+def deliver_email(self, email_id: int) -> str:
+    """Claim, send and mark one email; a refusal (SMTP down, rejected) retries later with backoff."""
+    delivery = notifications.email_deliver(email_id=email_id, now=timezone.now())
+    if delivery.outcome == "retry":
+        try:
+            raise self.retry(countdown=retry_countdown(delivery.attempts))
+        except MaxRetriesExceededError:
+            return "pending"  # still a pending row: the nightly `deliver_pending` tries again
+    return delivery.outcome
+
+
+@shared_task(name="memberships.tasks.deliver_pending")
+def deliver_pending() -> dict:
+    """Reclaim emails stuck in `sending`, then send every pending one (each tried once per run)."""
+    return notifications.emails_deliver_pending(now=timezone.now())
