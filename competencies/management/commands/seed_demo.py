@@ -16,8 +16,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from django.contrib.auth.models import Group
+
 from competencies.importer import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
+from competencies.nightly import run_nightly
 from competencies.services import statuses_refresh
 
 DEMO_PASSWORD = "demo-partner-2026"
@@ -128,11 +131,14 @@ class Command(BaseCommand):
                 agent.is_staff = True
                 agent.set_password(DEMO_PASSWORD)
                 agent.save()
+                agent.groups.add(Group.objects.get(name="agent"))
                 import_activity(lines=_lines(past), source="seed_demo")
                 org_ids = list(Organization.objects.filter(mpn_id__in=["1000001", "1000002", "1000003", "1000004"]).values_list("pk", flat=True))
                 statuses_refresh(organization_ids=org_ids, day=purchase_day)
                 import_activity(lines=_lines(recent), source="seed_demo")
                 statuses_refresh(organization_ids=org_ids, day=today)
+                # Tonight's run, now: Fabrikam's at-risk alert is raised and its email queued.
+                run_nightly(day=today)
                 for employee in Employee.objects.filter(email__in=[r["email"] for r in past if r["type"] == "employee"]):
                     employee.set_password(DEMO_PASSWORD)
                     employee.save(update_fields=["password"])
