@@ -11,12 +11,23 @@ organizations, employees or competencies:
   passes a `Catalog` it loaded for several batches;
 - per call: the organizations (market), the associations covering D, the
   valid earned credentials of those employees restricted to the codes the
-  catalog uses, the metric values in the largest window, the overrides
-  active on D: 5 queries.
+  catalog uses, the metric values in the largest window (for a batch: their
+  sums over each window the catalog uses), the overrides active on D:
+  5 queries. On PostgreSQL the ids go as one array parameter (`_among`).
 
 Everything else happens in memory. Nothing here writes: the nightly job and
 the services store what this module computes; the pages read it, or call
 `evaluate(..., details=True)` live for one organization.
+
+Two paths, one set of rules: `details=True` (and a catalog with a kind only
+its `RequirementKind.evaluate` knows) asks each requirement kind for its
+result, words and people included; `details=False` for the built-in kinds
+takes the batch path ("The batch path" below), which computes the same
+results from a compiled catalog, member bitsets and results shared between
+organizations with the same figures, several times faster. Both build
+their results with `people_result` and `metric_result`, and
+tests/test_evaluation_batch.py holds them equal. `docs/performance.md` has
+the figures.
 
 Rules, in DESIGN.md's words (every end date is the first day something no
 longer holds):
@@ -764,7 +775,7 @@ def _evaluate_rows(ids: list[int], plan: _Plan, rows: _Rows) -> dict[tuple[int, 
     # Results shared by the organizations with the same figures: per competency by market and figures,
     # and by option, market and the figures it depends on (a competency mixing people and a metric
     # sum rarely repeats whole, its people-only options do).
-    by_competency: list[dict] = [{} for _ in plan.competencies]
+    competencies = [(c.id, c.figures, c.by_market, {}, c) for c in plan.competencies]  # {}: its shared results
     by_option: dict[tuple, OptionResult] = {}
     results: dict[tuple[int, int], CompetencyResult] = {}
     for org_id in ids:
@@ -802,10 +813,9 @@ def _evaluate_rows(ids: list[int], plan: _Plan, rows: _Rows) -> dict[tuple[int, 
                     figures[index] = total
 
         org_overrides = org_id in overridden
-        for position, competency in enumerate(plan.competencies):
-            values = competency.figures(figures)
-            memo = by_competency[position]
-            key = (market, values) if competency.by_market else values
+        for competency_id, figures_of, by_market, memo, competency in competencies:
+            values = figures_of(figures)
+            key = (market, values) if by_market else values
             built = memo.get(key)
             if built is None:
                 options = []
@@ -817,10 +827,10 @@ def _evaluate_rows(ids: list[int], plan: _Plan, rows: _Rows) -> dict[tuple[int, 
                     options.append(result)
                 built = memo[key] = (options, *_evaluated_level(options))
             options, evaluated, met_option_id = built
-            override = overrides.get((org_id, competency.id)) if org_overrides else None
+            override = overrides.get((org_id, competency_id)) if org_overrides else None
             effective = evaluated if override is None else higher_level(evaluated, override.level)
-            results[(org_id, competency.id)] = CompetencyResult(
-                org_id, competency.id, evaluated, effective, override, met_option_id, options
+            results[(org_id, competency_id)] = CompetencyResult(
+                org_id, competency_id, evaluated, effective, override, met_option_id, options
             )
     return results
 

@@ -160,6 +160,11 @@ def statuses_refresh(
     already stored as of a LATER day is left as it is: an older evaluation
     (a re-evaluation queued for a back-dated change, `run_nightly --date`
     for a past day) never replaces a newer one.
+
+    Cost (docs/performance.md): on PostgreSQL each kind of write is one
+    statement per batch whatever its size (the columns go as arrays), and
+    most of a first run is PostgreSQL inserting rows and checking their
+    foreign keys; a later day, rewriting every row's `as_of`.
     """
     if cause is not None and cause not in StatusChange.Cause.values:
         raise ValueError(f"unknown cause {cause!r}")

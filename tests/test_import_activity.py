@@ -1,8 +1,13 @@
+"""`import_activity`: the bulk, all-or-nothing JSON Lines importer (CONTRACT.md, "Activity records")."""
+
 import datetime
 import io
 import json
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -12,205 +17,581 @@ from competencies import models as cm
 from competencies.importer import ImportFailed, import_activity
 from memberships.models import Membership
 
-from .factories import CompetencyFactory, CredentialFactory, EmployeeFactory, MetricFactory
+from .factories import (
+    AssociationFactory,
+    CompetencyFactory,
+    CredentialFactory,
+    EarnedCredentialFactory,
+    EmployeeFactory,
+    MetricFactory,
+    MetricValueFactory,
+    OrganizationFactory,
+    OverrideFactory,
+)
+
+SAMPLE = Path(__file__).parent / "data" / "activity" / "sample.jsonl"
+AGENT = "agent@microsoft.example"
+D = datetime.date
 
 
 @pytest.fixture
 def catalog(db):
+    """The catalog rows the records refer to, and an agent."""
     CredentialFactory(code="70-533")
     CredentialFactory(code="AZ-900", valid_days=365)
     MetricFactory(slug="azure_consumption_usd")
     CompetencyFactory(slug="cloud-platform")
-    EmployeeFactory(email="agent@partnercenter.example", is_staff=True)
+    EmployeeFactory(email=AGENT, is_staff=True)
+    EmployeeFactory(email="not.an.agent@microsoft.example")
 
 
-def lines(*records):
-    return [json.dumps(r) for r in records]
+def jsonl(*records):
+    return [r if isinstance(r, str) else json.dumps(r) for r in records]
 
 
-ORG = {"type": "organization", "mpn_id": "1234567", "name": "Contoso"}
-ANA = {"type": "employee", "email": "Ana@Contoso.example", "name": "Ana"}
+ANA = {"type": "employee", "email": "ana@contoso.example", "name": "Ana"}
+CONTOSO = {"type": "organization", "mpn_id": "1234567", "name": "Contoso"}
+FABRIKAM = {"type": "organization", "mpn_id": "7654321", "name": "Fabrikam"}
+
+
+def associate(on, mpn_id="1234567", email="ana@contoso.example"):
+    return {"type": "association", "email": email, "mpn_id": mpn_id, "on": on}
+
+
+def leave(on, email="ana@contoso.example"):
+    return {"type": "disassociation", "email": email, "on": on}
+
+
+def metric(value, period_end="2026-06-30", mpn_id="1234567"):
+    return {"type": "metric", "mpn_id": mpn_id, "metric": "azure_consumption_usd", "period_end": period_end, "value": value}
+
+
+def override(starts_on, **extra):
+    return {"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold",
+            "starts_on": starts_on, "reason": "Exam results delayed", **extra}
 
 
 def counts():
-    models = [cm.Employee, cm.Organization, cm.EarnedCredential, cm.Association, cm.MetricValue, cm.Override,
-              cm.OverrideAudit, Membership, cm.Organization.admins.through]
-    return {m.__name__: m.objects.count() for m in models}
+    """Rows of every model of the project, many-to-many tables included."""
+    models = [m for label in ("competencies", "memberships") for m in apps.get_app_config(label).get_models(include_auto_created=True)]
+    return {m._meta.label: m.objects.count() for m in models}
 
 
-def test_it_creates_organizations_with_defaults_and_admins(catalog):
-    import_activity(lines=lines(ANA, {**ORG, "admins": ["ana@contoso.example"]}))
+def history(email="ana@contoso.example"):
+    return list(
+        cm.Association.objects.filter(employee__email=email)
+        .order_by("starts_on", "pk")
+        .values_list("organization__mpn_id", "starts_on", "ends_on")
+    )
+
+
+# --- What each record type creates, with its defaults
+
+
+def test_it_creates_an_organization_with_the_default_market_and_public_profile(catalog):
+    import_activity(lines=jsonl(ANA, {**CONTOSO, "admins": ["Ana@Contoso.example"]}))
     org = cm.Organization.objects.get(mpn_id="1234567")
-    assert (org.market, org.public_profile, org.country) == ("developed", True, "")
+    assert (org.name, org.market, org.public_profile, org.country, org.website) == ("Contoso", "developed", True, "", "")
     assert [a.email for a in org.admins.all()] == ["ana@contoso.example"]
 
 
-def test_it_creates_employees_with_lower_case_email(catalog):
-    import_activity(lines=lines(ANA))
+def test_it_keeps_the_market_profile_and_marketing_fields_given(catalog):
+    import_activity(lines=jsonl({
+        **CONTOSO, "country": "Brazil", "market": "developing", "public_profile": False,
+        "website": "https://contoso.example", "description": "Cloud partner",
+    }))
+    org = cm.Organization.objects.get(mpn_id="1234567")
+    assert (org.country, org.market, org.public_profile, org.website, org.description) == (
+        "Brazil", "developing", False, "https://contoso.example", "Cloud partner")
+
+
+def test_it_accepts_an_mpn_id_written_as_a_json_number(catalog):
+    import_activity(lines=jsonl({**CONTOSO, "mpn_id": 1234567}))
+    assert cm.Organization.objects.filter(mpn_id="1234567").exists()
+
+
+def test_it_creates_employees_with_a_lower_case_email_and_no_usable_password(catalog):
+    import_activity(lines=jsonl({"type": "employee", "email": "Ana@Contoso.EXAMPLE", "name": "Ana", "mcp_id": "42"}))
     employee = cm.Employee.objects.get(email="ana@contoso.example")
-    assert employee.name == "Ana" and not employee.has_usable_password()
+    assert (employee.name, employee.mcp_id, employee.is_staff) == ("Ana", "42", False)
+    assert not employee.has_usable_password()
+    assert employee.date_joined is not None
 
 
-def test_credential_expiry_defaults_to_valid_days(catalog):
-    import_activity(lines=lines(
+def test_it_finds_an_existing_employee_whatever_the_case_of_the_email(catalog):
+    existing = EmployeeFactory(email="Ana@Contoso.example", name="Old name")
+    import_activity(lines=jsonl(
+        {"type": "employee", "email": "ANA@contoso.example", "name": "Ana"},
+        {"type": "credential", "email": "ana@CONTOSO.example", "code": "70-533", "earned_on": "2026-01-10"},
+    ))
+    assert cm.Employee.objects.filter(email__iexact="ana@contoso.example").count() == 1
+    existing.refresh_from_db()
+    assert existing.name == "Ana"
+    assert existing.earned_credentials.count() == 1
+
+
+def test_a_credential_expires_after_its_valid_days_or_never(catalog):
+    import_activity(lines=jsonl(
         ANA,
         {"type": "credential", "email": "ana@contoso.example", "code": "AZ-900", "earned_on": "2026-01-10"},
         {"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-01-10"},
+        {"type": "credential", "email": "ana@contoso.example", "code": "AZ-900", "earned_on": "2027-03-01",
+         "expires_on": "2027-09-01"},
     ))
-    by_code = {e.credential.code: e for e in cm.EarnedCredential.objects.select_related("credential")}
-    assert by_code["AZ-900"].expires_on == datetime.date(2027, 1, 10)
-    assert by_code["70-533"].expires_on is None
+    rows = set(cm.EarnedCredential.objects.values_list("credential__code", "earned_on", "expires_on"))
+    assert rows == {
+        ("AZ-900", D(2026, 1, 10), D(2027, 1, 10)),  # 365 days later
+        ("70-533", D(2026, 1, 10), None),
+        ("AZ-900", D(2027, 3, 1), D(2027, 9, 1)),  # the record's own expiry wins
+    }
 
 
 def test_an_association_ends_the_previous_one_on_the_day(catalog):
-    import_activity(lines=lines(
-        ANA, ORG, {**ORG, "mpn_id": "7654321", "name": "Fabrikam"},
-        {"type": "association", "email": "ana@contoso.example", "mpn_id": "1234567", "on": "2026-01-01"},
-        {"type": "association", "email": "ana@contoso.example", "mpn_id": "7654321", "on": "2026-06-01"},
+    result = import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-01-01"), associate("2026-06-01", "7654321")))
+    assert history() == [("1234567", D(2026, 1, 1), D(2026, 6, 1)), ("7654321", D(2026, 6, 1), None)]
+    assert result.created["association"] == 2
+    assert result.touched_organization_ids == set(cm.Organization.objects.values_list("pk", flat=True))
+
+
+def test_an_association_ends_one_from_the_database_and_touches_both_organizations(catalog):
+    employee = EmployeeFactory(email="ana@contoso.example")
+    contoso, fabrikam = OrganizationFactory(mpn_id="1234567"), OrganizationFactory(mpn_id="7654321")
+    AssociationFactory(employee=employee, organization=contoso, starts_on=D(2026, 1, 1))
+    result = import_activity(lines=jsonl(associate("2026-06-01", "7654321")))
+    assert history() == [("1234567", D(2026, 1, 1), D(2026, 6, 1)), ("7654321", D(2026, 6, 1), None)]
+    assert result.touched_organization_ids == {contoso.pk, fabrikam.pk}
+
+
+def test_an_association_may_start_on_the_day_the_current_one_started(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-05-01"), associate("2026-05-01", "7654321")))
+    assert history() == [("1234567", D(2026, 5, 1), D(2026, 5, 1)), ("7654321", D(2026, 5, 1), None)]
+
+
+def test_an_association_with_the_current_organization_changes_nothing(catalog):
+    result = import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-01-01"), associate("2026-03-01")))
+    assert history() == [("1234567", D(2026, 1, 1), None)]
+    assert (result.created["association"], result.unchanged["association"]) == (1, 1)
+
+
+def test_a_disassociation_ends_the_current_association_on_the_day(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-01-01")))
+    result = import_activity(lines=jsonl(leave("2026-03-01")))
+    assert history() == [("1234567", D(2026, 1, 1), D(2026, 3, 1))]
+    assert result.touched_organization_ids == {cm.Organization.objects.get(mpn_id="1234567").pk}
+
+
+def test_a_disassociation_on_the_day_the_association_started_is_accepted(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-01-01"), leave("2026-01-01")))
+    assert history() == [("1234567", D(2026, 1, 1), D(2026, 1, 1))]
+
+
+def test_a_credential_touches_the_organizations_the_employee_counts_for_from_its_day(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-01-01"), associate("2026-06-01", "7654321")))
+    fabrikam = cm.Organization.objects.get(mpn_id="7654321")
+    late = import_activity(lines=jsonl({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-06-01"}))
+    assert late.touched_organization_ids == {fabrikam.pk}  # the Contoso association ended on that day
+    early = import_activity(lines=jsonl({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-05-31"}))
+    assert early.touched_organization_ids == {fabrikam.pk, cm.Organization.objects.get(mpn_id="1234567").pk}
+
+
+def test_a_second_metric_record_for_the_period_replaces_the_value(catalog):
+    result = import_activity(lines=jsonl(CONTOSO, metric(100), metric(250.5), metric("75.25", period_end="2026-07-31")))
+    assert dict(cm.MetricValue.objects.values_list("period_end", "value")) == {
+        D(2026, 6, 30): Decimal("250.50"), D(2026, 7, 31): Decimal("75.25")}
+    assert (result.created["metric"], result.updated["metric"]) == (2, 1)
+    again = import_activity(lines=jsonl(metric(0)))
+    assert cm.MetricValue.objects.get(period_end=D(2026, 6, 30)).value == 0
+    assert again.updated["metric"] == 1
+    assert again.touched_organization_ids == {cm.Organization.objects.get(mpn_id="1234567").pk}
+
+
+def test_a_membership_is_a_one_year_term_from_the_purchase_day(catalog):
+    import_activity(lines=jsonl(
+        CONTOSO,
+        {"type": "membership", "mpn_id": "1234567", "level": "silver", "purchased_on": "2024-02-29"},
+        {"type": "membership", "mpn_id": "1234567", "level": "gold", "purchased_on": "2025-03-31"},
     ))
-    rows = list(cm.Association.objects.order_by("starts_on").values_list("organization__mpn_id", "starts_on", "ends_on"))
+    rows = list(Membership.objects.order_by("starts_on").values_list("level", "purchased_on", "starts_on", "ends_on", "source"))
     assert rows == [
-        ("1234567", datetime.date(2026, 1, 1), datetime.date(2026, 6, 1)),
-        ("7654321", datetime.date(2026, 6, 1), None),
+        ("silver", D(2024, 2, 29), D(2024, 2, 29), D(2025, 2, 28), "import"),  # 29 February: 28 February
+        ("gold", D(2025, 3, 31), D(2025, 3, 31), D(2026, 3, 31), "import"),
     ]
 
 
-def test_a_later_import_ends_an_association_from_the_database(catalog):
-    import_activity(lines=lines(ANA, ORG, {"type": "association", "email": "ana@contoso.example", "mpn_id": "1234567", "on": "2026-01-01"}))
-    import_activity(lines=lines({"type": "disassociation", "email": "ana@contoso.example", "on": "2026-03-01"}))
-    assert cm.Association.objects.get().ends_on == datetime.date(2026, 3, 1)
+def test_an_override_expires_three_calendar_months_later_and_is_audited(catalog):
+    import_activity(lines=jsonl(CONTOSO, override("2026-11-30", agent=AGENT)))
+    row = cm.Override.objects.get()
+    assert (row.level, row.starts_on, row.expires_on, row.state) == ("gold", D(2026, 11, 30), D(2027, 2, 28), "active")
+    assert (row.reason, row.created_by.email) == ("Exam results delayed", AGENT)
+    audit = cm.OverrideAudit.objects.get()
+    assert (audit.override, audit.action, audit.actor.email, audit.day) == (row, "apply", AGENT, D(2026, 11, 30))
+    assert audit.new_values["expires_on"] == "2027-02-28"
 
 
-def test_metric_override_and_membership_records(catalog):
-    import_activity(lines=lines(
-        ORG,
-        {"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-06-30", "value": 100},
-        {"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-06-30", "value": 250.5},
-        {"type": "membership", "mpn_id": "1234567", "level": "silver", "purchased_on": "2024-02-29"},
-        {"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold",
-         "starts_on": "2026-11-30", "reason": "Exam results delayed", "agent": "agent@partnercenter.example"},
+def test_an_override_keeps_the_end_given_and_needs_no_agent(catalog):
+    import_activity(lines=jsonl(CONTOSO, override("2026-01-15", expires_on="2026-01-16")))
+    row = cm.Override.objects.get()
+    assert (row.expires_on, row.created_by) == (D(2026, 1, 16), None)
+    assert cm.OverrideAudit.objects.get().actor is None
+
+
+def test_an_override_after_an_expired_one_is_accepted(catalog):
+    org = OrganizationFactory(mpn_id="1234567")
+    OverrideFactory(organization=org, competency=cm.Competency.objects.get(), starts_on=D(2026, 1, 1),
+                    expires_on=D(2026, 4, 1), state="expired")
+    import_activity(lines=jsonl(override("2026-04-01")))
+    states = list(cm.Override.objects.order_by("starts_on").values_list("starts_on", "state"))
+    assert states == [(D(2026, 1, 1), "expired"), (D(2026, 4, 1), "active")]
+
+
+def test_a_record_may_refer_to_what_earlier_lines_created(catalog):
+    import_activity(lines=jsonl(
+        ANA,
+        {**CONTOSO, "admins": ["ana@contoso.example"]},
+        associate("2026-01-01"),
+        {"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-01-10"},
+        metric(10),
+        {"type": "membership", "mpn_id": "1234567", "level": "silver", "purchased_on": "2026-02-01"},
+        override("2026-03-01"),
     ))
-    assert cm.MetricValue.objects.get().value == pytest.approx(250.5)
-    membership = Membership.objects.get()
-    assert (membership.starts_on, membership.ends_on) == (datetime.date(2024, 2, 29), datetime.date(2025, 2, 28))
-    override = cm.Override.objects.get()
-    assert override.expires_on == datetime.date(2027, 2, 28)  # three calendar months, clipped to the month's end
-    assert override.created_by.email == "agent@partnercenter.example"
-    assert cm.OverrideAudit.objects.get().action == "apply"
+    org = cm.Organization.objects.get(mpn_id="1234567")
+    assert org.admins.get().email == "ana@contoso.example"
+    assert org.associations.get().employee.earned_credentials.count() == 1
+    assert (org.metric_values.count(), org.memberships.count(), org.overrides.count()) == (1, 1, 1)
+
+
+def test_the_sample_file_imports_every_record_type(catalog):
+    result = import_activity(lines=SAMPLE.read_text().splitlines(), source=str(SAMPLE))
+    assert result.records == 14
+    assert dict(result.created) == {
+        "employee": 2, "organization": 2, "association": 3, "credential": 2, "metric": 1, "membership": 1,
+        "override": 1}
+    assert (result.updated["metric"], result.updated["disassociation"]) == (1, 1)
+    assert history("ben@contoso.example") == [
+        ("1234567", D(2026, 1, 5), D(2026, 6, 1)), ("7654321", D(2026, 6, 1), D(2026, 9, 1))]
+    assert len(result.touched_organization_ids) == 2
+
+
+# --- Importing again
 
 
 def test_importing_the_same_file_twice_adds_nothing(catalog):
-    records = lines(
-        ANA, {**ORG, "admins": ["ana@contoso.example"]}, {**ORG, "mpn_id": "7654321", "name": "Fabrikam"},
-        {"type": "association", "email": "ana@contoso.example", "mpn_id": "1234567", "on": "2026-01-01"},
-        {"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-01-10"},
-        {"type": "association", "email": "ana@contoso.example", "mpn_id": "7654321", "on": "2026-06-01"},
-        {"type": "disassociation", "email": "ana@contoso.example", "on": "2026-09-01"},
-        {"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-06-30", "value": 100},
-        {"type": "membership", "mpn_id": "1234567", "level": "silver", "purchased_on": "2026-02-01"},
-        {"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold", "starts_on": "2026-11-01", "reason": "r"},
-    )
+    records = SAMPLE.read_text().splitlines()
     import_activity(lines=records)
     before = counts()
     with CaptureQueriesContext(connection) as queries:
         result = import_activity(lines=records)
     assert counts() == before
-    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "COPY"))]
     assert writes == []
-    assert sum(result.created.values()) == 0
+    assert sum(result.created.values()) == sum(result.updated.values()) == 0
+    assert sum(result.unchanged.values()) == 14
+    assert result.touched_organization_ids == set()
 
 
-@pytest.mark.parametrize(
-    "record, reason",
-    [
-        ("not json", "invalid JSON"),
-        ("[1, 2]", "must be a JSON object"),
-        ({"type": "planet"}, "unknown type 'planet'"),
-        ({"mpn_id": "1"}, "missing field 'type'"),
-        ({"type": "organization", "mpn_id": "1"}, "missing field 'name'"),
-        ({"type": "organization", "mpn_id": "12a", "name": "X"}, "'mpn_id' must be digits"),
-        ({"type": "organization", "mpn_id": "1", "name": "X", "market": "emerging"}, "unknown market"),
-        ({"type": "organization", "mpn_id": "1", "name": "X", "admins": ["nobody@x.example"]}, "unknown employee"),
-        ({"type": "employee", "email": "not-an-email"}, "not an email address"),
-        ({"type": "credential", "email": "ghost@x.example", "code": "70-533", "earned_on": "2026-01-01"}, "unknown employee"),
-        ({"type": "credential", "email": "ana@contoso.example", "code": "99-999", "earned_on": "2026-01-01"}, "unknown credential code"),
-        ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-13-01"}, "is not a date"),
-        ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "01/02/2026"}, "is not a date"),
-        ({"type": "association", "email": "ana@contoso.example", "mpn_id": "999", "on": "2026-01-01"}, "unknown organization"),
-        ({"type": "disassociation", "email": "ana@contoso.example", "on": "2026-01-01"}, "has no association to end"),
-        ({"type": "metric", "mpn_id": "1234567", "metric": "nope", "period_end": "2026-01-31", "value": 1}, "unknown metric"),
-        ({"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-01-31", "value": -1}, "must be a number >= 0"),
-        ({"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-01-31", "value": "lots"}, "not a number"),
-        ({"type": "membership", "mpn_id": "1234567", "level": "platinum", "purchased_on": "2026-01-01"}, "unknown level"),
-        ({"type": "override", "mpn_id": "1234567", "competency": "nope", "level": "gold", "starts_on": "2026-01-01", "reason": "r"}, "unknown competency"),
-        ({"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold", "starts_on": "2026-01-01", "reason": "r", "expires_on": "2026-01-01"}, "must be after 'starts_on'"),
-        ({"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold", "starts_on": "2026-01-01", "reason": "r", "agent": "ana@contoso.example"}, "not a known agent"),
-    ],
-)
+def test_importing_again_after_the_employee_moved_on_adds_nothing(catalog):
+    first = jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-01-01"), associate("2026-06-01", "7654321"), leave("2026-09-01"))
+    import_activity(lines=first)
+    import_activity(lines=jsonl(associate("2026-10-01")))  # a later file: back to Contoso
+    before = history()
+    result = import_activity(lines=first)
+    assert history() == before
+    assert sum(result.created.values()) == sum(result.updated.values()) == 0
+
+
+def test_a_changed_organization_or_employee_is_updated_in_place(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, {**FABRIKAM, "description": "Keep"}))
+    result = import_activity(lines=jsonl(
+        {**ANA, "name": "Ana Silva", "mcp_id": "77"},
+        {**CONTOSO, "market": "developing", "public_profile": False, "website": "https://contoso.example"},
+        {**FABRIKAM, "name": "Fabrikam Ltd"},
+    ))
+    assert cm.Employee.objects.filter(email="ana@contoso.example").values_list("name", "mcp_id").get() == ("Ana Silva", "77")
+    contoso = cm.Organization.objects.get(mpn_id="1234567")
+    assert (contoso.name, contoso.market, contoso.public_profile, contoso.website) == (
+        "Contoso", "developing", False, "https://contoso.example")
+    fabrikam = cm.Organization.objects.get(mpn_id="7654321")
+    assert (fabrikam.name, fabrikam.description) == ("Fabrikam Ltd", "Keep")  # fields not given are kept
+    assert (result.updated["employee"], result.updated["organization"]) == (1, 2)
+    assert result.touched_organization_ids == {contoso.pk}  # its market changed: its metric thresholds may differ
+
+
+def test_a_value_changed_and_changed_back_in_one_file_is_not_written(catalog):
+    import_activity(lines=jsonl(CONTOSO, metric(100)))
+    with CaptureQueriesContext(connection) as queries:
+        result = import_activity(lines=jsonl({**CONTOSO, "name": "X"}, {**CONTOSO, "name": "Contoso"}, metric(5), metric(100)))
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "COPY"))]
+    assert (result.updated["organization"], result.unchanged["organization"]) == (0, 2)
+    assert (result.updated["metric"], result.unchanged["metric"]) == (0, 2)
+    assert result.touched_organization_ids == set()
+
+
+# --- Bad records: every one named, nothing written
+
+BAD = [
+    ("not json", "invalid JSON"),
+    ("[1, 2]", "a record must be a JSON object"),
+    ({"type": "planet"}, "unknown type 'planet'"),
+    ({"mpn_id": "1"}, "missing field 'type'"),
+    ({"type": "organization", "mpn_id": "1"}, "missing field 'name'"),
+    ({"type": "credential", "email": "ana@contoso.example"}, "missing fields 'code', 'earned_on'"),
+    ({"type": "organization", "mpn_id": "12a", "name": "X"}, "'mpn_id' must be digits: '12a'"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "market": "emerging"}, "unknown market 'emerging'"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "public_profile": "yes"}, "'public_profile' must be true or false"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "website": "contoso"}, "'website' is not a URL"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "admins": ["nobody@x.example"]}, "unknown employee 'nobody@x.example'"),
+    ({"type": "employee", "email": "not-an-email"}, "'email' is not an email address: 'not-an-email'"),
+    ({"type": "credential", "email": "ghost@x.example", "code": "70-533", "earned_on": "2026-01-01"}, "unknown employee 'ghost@x.example'"),
+    ({"type": "credential", "email": "ana@contoso.example", "code": "99-999", "earned_on": "2026-01-01"}, "unknown credential code '99-999'"),
+    ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-02-30"}, "'earned_on' is not a date (YYYY-MM-DD): '2026-02-30'"),
+    ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "01/02/2026"}, "'earned_on' is not a date"),
+    ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "20260101"}, "'earned_on' is not a date"),
+    ({"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-01-01", "expires_on": "2026-01-01"}, "'expires_on' (2026-01-01) must be after 'earned_on' (2026-01-01)"),
+    (associate("2026-01-01", "999"), "unknown organization (mpn_id '999')"),
+    (associate("2026-01-01", "99x"), "'mpn_id' must be digits"),
+    (leave("2026-01-01"), "ana@contoso.example has no association to end"),
+    (metric(1) | {"metric": "nope"}, "unknown metric 'nope'"),
+    (metric(-1), "'value' must be a number >= 0: -1"),
+    (metric("lots"), "'value' is not a number: 'lots'"),
+    (metric(True), "'value' is not a number: True"),
+    ({"type": "membership", "mpn_id": "1234567", "level": "platinum", "purchased_on": "2026-01-01"}, "unknown level 'platinum' (silver or gold)"),
+    (override("2026-01-01") | {"competency": "nope"}, "unknown competency 'nope'"),
+    (override("2026-01-01") | {"level": "none"}, "unknown level 'none'"),
+    (override("2026-01-01") | {"expires_on": "2026-01-01"}, "'expires_on' (2026-01-01) must be after 'starts_on' (2026-01-01)"),
+    (override("2026-01-01") | {"expires_on": "2025-12-31"}, "must be after 'starts_on'"),
+    (override("2026-01-01") | {"reason": "  "}, "missing field 'reason'"),
+    (override("2026-01-01") | {"agent": "ghost@microsoft.example"}, "unknown agent 'ghost@microsoft.example'"),
+    (override("2026-01-01") | {"agent": "not.an.agent@microsoft.example"}, "'not.an.agent@microsoft.example' is not an agent (a staff account)"),
+]
+
+
+@pytest.mark.parametrize("record, reason", BAD, ids=[reason for _, reason in BAD])
 def test_a_bad_record_is_named_with_its_line_and_nothing_is_written(catalog, record, reason):
     raw = record if isinstance(record, str) else json.dumps(record)
     before = counts()
     with pytest.raises(ImportFailed) as failure:
-        import_activity(lines=[*lines(ANA, ORG), raw], source="activity.jsonl")
+        import_activity(lines=[*jsonl(ANA, CONTOSO), raw, json.dumps(metric(5))], source="activity.jsonl")
     assert counts() == before
     assert len(failure.value.errors) == 1
     line, message = failure.value.errors[0]
-    assert line == 3 and reason in message
-    assert failure.value.lines()[0].startswith("activity.jsonl:3: ")
+    assert line == 3
+    assert reason in message
+    assert failure.value.lines() == [f"activity.jsonl:3: {message}"]
 
 
-def test_an_association_before_the_current_one_is_refused_from_the_file_and_from_the_database(catalog):
-    first = lines(ANA, ORG, {**ORG, "mpn_id": "7654321", "name": "Fabrikam"},
-                  {"type": "association", "email": "ana@contoso.example", "mpn_id": "1234567", "on": "2026-05-01"})
-    back = lines({"type": "association", "email": "ana@contoso.example", "mpn_id": "7654321", "on": "2026-04-30"})
-    with pytest.raises(ImportFailed, match="bad line") as failure:
-        import_activity(lines=first + back)
-    assert failure.value.errors == [(5, "the association starts on 2026-04-30, before the employee's current one (since 2026-05-01)")]
-    import_activity(lines=first)
+def test_every_bad_line_is_reported_with_its_own_number(catalog):
+    before = counts()
     with pytest.raises(ImportFailed) as failure:
-        import_activity(lines=back)
-    assert failure.value.errors[0][0] == 1
+        import_activity(lines=[
+            "{}",                                                              # 1
+            json.dumps(ANA),                                                   # 2
+            "",                                                                # 3: blank, skipped
+            "oops",                                                            # 4
+            json.dumps({"type": "employee"}),                                  # 5
+            json.dumps(CONTOSO),                                               # 6
+            json.dumps(associate("2026-01-01", "1111111")),                    # 7
+            json.dumps(metric(-3)),                                            # 8
+            json.dumps(associate("2026-01-01")),                               # 9: fine
+        ])
+    assert [line for line, _ in failure.value.errors] == [1, 4, 5, 7, 8]
+    assert counts() == before
 
 
-def test_every_bad_line_is_reported(catalog):
+def test_an_association_before_the_current_one_is_refused_when_the_current_one_is_in_the_file(catalog):
+    records = jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-05-01"), associate("2026-04-30", "7654321"))
     with pytest.raises(ImportFailed) as failure:
-        import_activity(lines=["{}", json.dumps(ANA), "oops", json.dumps({"type": "employee"})])
-    assert [line for line, _ in failure.value.errors] == [1, 3, 4]
-
-
-def test_the_command_prints_path_line_reason_and_exits_non_zero(catalog, tmp_path):
-    path = tmp_path / "activity.jsonl"
-    path.write_text("\n".join(lines(ANA, {"type": "credential", "email": "ana@contoso.example", "code": "XX", "earned_on": "2026-01-01"})))
-    err = io.StringIO()
-    with pytest.raises(CommandError, match="1 bad line"):
-        call_command("import_activity", str(path), stderr=err)
-    assert err.getvalue().strip() == f"{path}:2: unknown credential code 'XX'"
+        import_activity(lines=records)
+    assert failure.value.errors == [
+        (5, "the association starts on 2026-04-30, before the employee's current one (with 1234567 since 2026-05-01)")
+    ]
     assert not cm.Employee.objects.filter(email="ana@contoso.example").exists()
 
 
-def test_the_command_reads_stdin(catalog, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines(ANA, ORG))))
+def test_an_association_before_the_current_one_is_refused_when_the_current_one_is_in_the_database(catalog):
+    import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-05-01")))
+    before = counts()
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(associate("2026-04-30", "7654321")))
+    assert failure.value.errors[0][0] == 1
+    assert "before the employee's current one (with 1234567 since 2026-05-01)" in failure.value.errors[0][1]
+    assert counts() == before
+    import_activity(lines=jsonl(associate("2026-05-02", "7654321")))  # the day after is fine
+    assert history()[-1] == ("7654321", D(2026, 5, 2), None)
+
+
+def test_a_disassociation_before_the_association_started_is_refused(catalog):
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), leave("2026-04-30")))
+    assert failure.value.errors == [(4, "the association cannot end on 2026-04-30, before it started (2026-05-01)")]
+
+
+def test_a_disassociation_of_someone_who_already_left_is_refused(catalog):
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-01-01"), leave("2026-03-01"), leave("2026-04-01")))
+    assert failure.value.errors == [(5, "ana@contoso.example has no association to end")]
+
+
+def test_an_override_while_one_is_active_is_refused_as_the_service_refuses_it(catalog):
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(CONTOSO, override("2026-01-01"), override("2026-04-01")))
+    assert failure.value.errors == [
+        (3, "an active gold override of cloud-platform for 1234567 already runs from 2026-01-01 until 2026-04-01: "
+            "it must expire (the nightly run) or be revoked first")
+    ]
+    import_activity(lines=jsonl(CONTOSO, override("2026-01-01")))
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(override("2026-06-01")))
+    assert failure.value.errors[0][0] == 1
+
+
+def test_an_organization_with_a_bad_admin_does_not_make_later_lines_bad(catalog):
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl({**CONTOSO, "admins": ["ghost@x.example"]}, metric(5)))
+    assert failure.value.errors == [(1, "unknown employee 'ghost@x.example'")]
+
+
+def test_the_database_rows_in_the_way_are_left_alone_on_failure(catalog):
+    employee = EmployeeFactory(email="ana@contoso.example")
+    org = OrganizationFactory(mpn_id="1234567", name="Contoso")
+    AssociationFactory(employee=employee, organization=org, starts_on=D(2026, 1, 1))
+    EarnedCredentialFactory(employee=employee, credential=cm.Credential.objects.get(code="70-533"))
+    MetricValueFactory(organization=org, metric=cm.Metric.objects.get(), period_end=D(2026, 6, 30), value=1)
+    before = counts()
+    with pytest.raises(ImportFailed):
+        import_activity(lines=jsonl(
+            {**CONTOSO, "name": "Renamed"}, FABRIKAM, associate("2026-06-01", "7654321"), metric(99), "bad"))
+    assert counts() == before
+    assert history() == [("1234567", D(2026, 1, 1), None)]
+    assert cm.Organization.objects.get(pk=org.pk).name == "Contoso"
+    assert cm.MetricValue.objects.get().value == 1
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["writing", "refusing"])
+def test_the_queries_do_not_grow_with_the_number_of_records(catalog, bad):
+    for i in range(60):
+        CompetencyFactory(slug=f"c{i}")
+
+    def queries_for(n, mpn_id):
+        emails = [f"p{i}.{mpn_id}@x.example" for i in range(n)]
+        records = [{"type": "employee", "email": email} for email in emails]
+        records.append({**CONTOSO, "mpn_id": mpn_id, "admins": emails[:3]})
+        records += [associate("2026-01-01", mpn_id, email) for email in emails]
+        records += [{"type": "credential", "email": e, "code": "AZ-900", "earned_on": "2026-01-02"} for e in emails]
+        records += [metric(i, period_end=f"2026-01-{i % 28 + 1:02d}", mpn_id=mpn_id) for i in range(n)]
+        records += [{"type": "membership", "mpn_id": mpn_id, "level": "silver", "purchased_on": f"2025-01-{i % 28 + 1:02d}"}
+                    for i in range(n)]
+        records += [override(f"2026-01-{i % 28 + 1:02d}") | {"mpn_id": mpn_id, "competency": f"c{i}"} for i in range(n)]
+        records += [leave("2026-02-01", email) for email in emails]
+        with CaptureQueriesContext(connection) as queries:
+            if bad:
+                with pytest.raises(ImportFailed):
+                    import_activity(lines=jsonl(*records, "bad"))
+            else:
+                import_activity(lines=jsonl(*records))
+        return len(queries)
+
+    assert queries_for(5, "1") == queries_for(60, "2")
+
+
+# --- The command
+
+
+def test_the_command_prints_path_line_reason_on_stderr_and_writes_nothing(catalog, tmp_path):
+    path = tmp_path / "activity.jsonl"
+    path.write_text("\n".join(jsonl(
+        ANA, {"type": "credential", "email": "ana@contoso.example", "code": "XX", "earned_on": "2026-01-01"},
+        CONTOSO, "{", associate("2026-13-01"))) + "\n")
+    err, out = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"^import refused: 3 bad line\(s\) in .*activity.jsonl, nothing written$"):
+        call_command("import_activity", str(path), stderr=err, stdout=out)
+    assert err.getvalue().splitlines() == [
+        f"{path}:2: unknown credential code 'XX'",
+        f"{path}:4: invalid JSON: Expecting property name enclosed in double quotes (column 2)",
+        f"{path}:5: 'on' is not a date (YYYY-MM-DD): '2026-13-01'",
+    ]
+    assert out.getvalue() == ""
+    assert not cm.Employee.objects.filter(email="ana@contoso.example").exists()
+
+
+def test_the_command_exits_non_zero_on_a_bad_file_and_zero_on_a_good_one(catalog, tmp_path, capsys, call_command_from_argv):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("nope\n")
+    with pytest.raises(SystemExit) as exit_:
+        call_command_from_argv("import_activity", str(bad))
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:1: invalid JSON" in captured.err
+    assert "CommandError: import refused: 1 bad line(s)" in captured.err
+    call_command_from_argv("import_activity", str(SAMPLE))  # returns normally: exit status 0
+    assert "14 records imported" in capsys.readouterr().out
+
+
+@pytest.fixture
+def call_command_from_argv(monkeypatch):
+    """As `manage.py` runs a command: a `CommandError` becomes the exit status."""
+    from django.db import connections
+
+    from competencies.management.commands.import_activity import Command
+
+    # `run_from_argv` closes the connections when done; the test database must stay open.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+    return lambda *argv: Command().run_from_argv(["manage.py", *argv])
+
+
+def test_the_command_reports_a_database_changed_under_it_in_one_line(catalog, monkeypatch):
+    from django.db import IntegrityError
+
+    from competencies import importer
+
+    def write(self):
+        raise IntegrityError('duplicate key value violates unique constraint "employee_email_ci_unique"\nDETAIL: ...')
+
+    monkeypatch.setattr(importer._Replay, "write", write)
+    with pytest.raises(CommandError) as failure:
+        call_command("import_activity", str(SAMPLE), stdout=io.StringIO())
+    assert str(failure.value) == (
+        "import refused: the database changed during the import (duplicate key value violates unique constraint "
+        '"employee_email_ci_unique"), nothing written; run it again'
+    )
+
+
+def test_the_command_refuses_a_missing_file(db, tmp_path):
+    with pytest.raises(CommandError, match="cannot read .*missing.jsonl"):
+        call_command("import_activity", str(tmp_path / "missing.jsonl"))
+
+
+def test_the_command_reads_stdin_with_a_dash(catalog, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(SAMPLE.read_text()))
     out = io.StringIO()
     call_command("import_activity", "-", stdout=out)
-    assert "2 records imported" in out.getvalue()
-    assert cm.Organization.objects.filter(mpn_id="1234567").exists()
+    assert out.getvalue().startswith("14 records imported (organization: 2 new, 0 updated, 0 unchanged; employee: 2 new")
+    assert cm.Organization.objects.filter(mpn_id__in=["1234567", "7654321"]).count() == 2
+
+
+def test_the_command_names_stdin_as_a_dash_in_errors(catalog, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n" + json.dumps({"type": "employee"}) + "\n"))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 bad line"):
+        call_command("import_activity", "-", stderr=err)
+    assert err.getvalue().strip() == "-:2: missing field 'email'"
 
 
 def test_the_command_has_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         call_command("import_activity", "--help")
     assert exit_.value.code == 0
-    assert "JSON Lines" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert "JSON Lines" in help_text and "PATH:LINE: reason" in help_text
 
 
-def test_an_import_re_evaluates_the_organizations_it_touched(catalog, django_capture_on_commit_callbacks, tmp_path):
+def test_the_command_re_evaluates_the_organizations_it_touched(catalog, django_capture_on_commit_callbacks, tmp_path):
     from .factories import OptionFactory, RequirementFactory
 
     option = OptionFactory(competency=cm.Competency.objects.get(slug="cloud-platform"), level="silver")
     RequirementFactory(option=option, params={"count": 1, "any_of": ["70-533"]})
     path = tmp_path / "a.jsonl"
-    path.write_text("\n".join(lines(
-        ANA, ORG, {"type": "association", "email": "ana@contoso.example", "mpn_id": "1234567", "on": "2026-01-01"},
+    path.write_text("\n".join(jsonl(
+        ANA, CONTOSO, associate("2026-01-01"),
         {"type": "credential", "email": "ana@contoso.example", "code": "70-533", "earned_on": "2026-01-10"},
     )))
     with django_capture_on_commit_callbacks(execute=True):

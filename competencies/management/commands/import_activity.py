@@ -1,6 +1,8 @@
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
 from django.utils import timezone
 
 from competencies.importer import ImportFailed, import_activity
@@ -17,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("path", help="a JSON Lines file, or - for standard input")
 
     def handle(self, *args, path, **options):
+        started = time.perf_counter()
         try:
             stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
         except OSError as exc:
@@ -25,11 +28,17 @@ class Command(BaseCommand):
             with stream:
                 result = import_activity(lines=stream, source=path)
         except UnicodeDecodeError as exc:
-            raise CommandError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+            raise CommandError(f"{path}: not UTF-8 text ({exc.reason}), nothing written") from exc
         except ImportFailed as exc:
             for line in exc.lines():
                 self.stderr.write(line)
             raise CommandError(f"import refused: {len(exc.errors)} bad line(s) in {path}, nothing written") from exc
+        except IntegrityError as exc:
+            # Checked against the database as it was read; someone changed it before the write.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"import refused: the database changed during the import ({first}), nothing written; run it again"
+            ) from exc
         # The organizations whose achievements may have changed are re-evaluated as of today.
         reevaluate_on_commit(organization_ids=sorted(result.touched_organization_ids), day=timezone.localdate())
-        self.stdout.write(result.summary())
+        self.stdout.write(f"{result.summary()} in {time.perf_counter() - started:.1f}s")

@@ -1,0 +1,83 @@
+"""The import figure: `import_activity` in records per second, beside the time Python takes only to
+parse the same JSON Lines file, in the same run.
+
+The import runs on its own database (an empty one but for the catalog, as a first import is), so the
+evaluation data stays as it is. Its levels are then compared with those of the data loaded with COPY
+(`load.py`) for the same size and seed: both roads must lead to the same partners.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from competencies.catalog import load_catalog_file
+from competencies.importer import import_activity
+
+from . import floor, generate, load
+from .evaluation_bench import PeakMemory
+
+
+def data_files(*, orgs: int, seed: int) -> Path:
+    """The generated `catalog.yaml` and `activity.jsonl` for this size and seed (written once, under var/)."""
+    out = Path(settings.VAR_DIR) / "bench" / f"o{orgs}-s{seed}-v{generate.FORMAT_VERSION}"
+    if not (out / "activity.jsonl").exists():
+        partial = out.with_name(out.name + ".partial")
+        generate.write_files(out=partial, orgs=orgs, seed=seed)
+        partial.rename(out)
+    return out
+
+
+def parse_only(path: Path) -> tuple[float, int]:
+    """Seconds to read and `json.loads` every line, and the number of records."""
+    started, records = time.perf_counter(), 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                json.loads(line)
+                records += 1
+    return time.perf_counter() - started, records
+
+
+def levels_by_name(day) -> set[tuple[str, str, int, int]]:
+    """The floor's levels keyed by MPN ID and competency slug: comparable across databases."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        rows = floor.levels(cursor, day)
+        cursor.execute("SELECT id, mpn_id FROM competencies_organization")
+        mpn = dict(cursor.fetchall())
+        cursor.execute("SELECT id, slug FROM competencies_competency")
+        slug = dict(cursor.fetchall())
+    return {(mpn[o], slug[c], evaluated, effective) for o, c, evaluated, effective in rows}
+
+
+def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) -> dict:
+    """Import `orgs` organizations' generated activity on the import database; print the figure."""
+    files = data_files(orgs=orgs, seed=seed)
+    activity = files / "activity.jsonl"
+    parses = [parse_only(activity) for _ in range(3)]
+    parse_seconds, records = min(parses)
+
+    use_database(f"pc_bench_import_{orgs}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(load.EMPTIED)} RESTART IDENTITY CASCADE")
+    load_catalog_file(files / "catalog.yaml")
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        with open(activity, encoding="utf-8") as f:
+            result = import_activity(lines=f, source=str(activity))
+        seconds = time.perf_counter() - started
+    imported = levels_by_name(generate.DAY)
+    mismatches = None if loaded_levels is None else len(imported ^ loaded_levels)
+
+    out(f"import of {activity} ({activity.stat().st_size / 2**20:,.0f} MiB, {records:,} records)")
+    out(f"  parse only (json.loads per line)             {parse_seconds:8.2f} s  {records / parse_seconds:10,.0f} records/s")
+    out(f"  import_activity (all or nothing, bulk)        {seconds:8.2f} s  {result.records / seconds:10,.0f} records/s"
+        f"  {seconds / parse_seconds:6.1f}× parse (issue 7 target: within 5×)  peak RSS {memory.peak / 2**20:,.0f} MiB")
+    if mismatches is not None:
+        out(f"  levels of the imported data vs the COPY-loaded data: {mismatches} mismatches")
+    return {"records": records, "parse": parse_seconds, "import": seconds, "peak_rss": memory.peak,
+            "mismatches": mismatches}

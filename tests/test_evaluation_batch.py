@@ -1,0 +1,136 @@
+"""The engine's batch path (`evaluate(details=False)`, what the nightly run and `statuses_refresh` use)
+gives exactly what the detailed path gives, and the stored path writes what it computed, as written."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from competencies import evaluation
+from competencies.evaluation import evaluate
+from competencies.models import StatusChange
+from competencies.services import statuses_refresh
+
+from .factories import (
+    AssociationFactory,
+    EmployeeFactory,
+    MetricValueFactory,
+    OrganizationFactory,
+    OverrideFactory,
+    build_competency,
+    certified_employee,
+)
+
+D = datetime.date(2026, 11, 20)
+DAY = datetime.timedelta(days=1)
+CONSUMPTION = {"kind": "metric", "metric": "azure_consumption_usd", "window_days": 365,
+               "at_least": {"developed": 15000, "developing": 10000}}
+USERS = {"kind": "metric", "metric": "office365_active_users", "window_days": 90, "at_least": 2000}
+
+
+def people(count, **which):
+    return {"kind": "certified_people", "count": count, **which}
+
+
+def comparable(result):
+    """Everything a result without details says, in plain values."""
+    return (
+        result.evaluated_level,
+        result.effective_level,
+        result.override,
+        result.met_option_id,
+        result.summary(),
+        [
+            [(r.requirement_id, r.kind, r.met, r.have, r.need, r.unit, r.progress) for r in o.requirements]
+            for o in result.options
+        ],
+    )
+
+
+@pytest.fixture
+def catalog(db):
+    """Every shape of requirement: any_of, all_of, groups, a metric by market, a plain one, an unknown kind."""
+    return [
+        build_competency(
+            "cloud",
+            silver=[[people(1, any_of=["70-533", "70-535"]), CONSUMPTION], [people(2, groups=[["AZ-F"], ["70-533"]])]],
+            gold=[[people(3, any_of=["70-533", "70-535"]), {**CONSUMPTION, "at_least": 40000}]],
+        ),
+        build_competency("data", silver=[[people(1, all_of=["70-764", "70-765"])]], gold=[[people(2, all_of=["70-764", "70-765"])]]),
+        build_competency("office", silver=[[USERS]], gold=[[USERS, {"kind": "customer_references", "count": 3}]]),
+    ]
+
+
+@pytest.fixture
+def partners(catalog):
+    """Organizations around every threshold: members holding nothing, one group, every group, two markets."""
+    orgs = []
+    for i in range(12):
+        org = OrganizationFactory(market="developing" if i % 3 == 0 else "developed")
+        for _ in range(i % 4):
+            certified_employee(org, "70-533", *(["AZ-F"] if i % 2 else []), *(["70-764", "70-765"] if i % 5 == 0 else []))
+        if i % 4 == 1:
+            certified_employee(org, "70-764")  # half of an all_of: nobody
+        MetricValueFactory(organization=org, metric__slug="azure_consumption_usd", period_end=D - i * 20 * DAY,
+                           value=Decimal(2500 * i) + Decimal("0.25"))
+        MetricValueFactory(organization=org, metric__slug="office365_active_users", period_end=D - i * 10 * DAY,
+                           value=Decimal(400 * i))
+        orgs.append(org)
+    AssociationFactory(employee=EmployeeFactory(), organization=orgs[0])  # a member holding nothing
+    OverrideFactory(organization=orgs[1], competency=catalog[1], level="gold", starts_on=D - DAY, expires_on=D + DAY)
+    return orgs
+
+
+@pytest.mark.parametrize("day", [D - 100 * DAY, D - DAY, D, D + DAY, D + 200 * DAY])
+def test_the_batch_path_says_what_the_detailed_path_says(partners, catalog, day):
+    ids = [o.pk for o in partners]
+    batch = evaluate(organization_ids=ids, day=day)
+    detailed = evaluate(organization_ids=ids, day=day, details=True)
+    assert batch.keys() == detailed.keys()
+    assert {k: comparable(r) for k, r in batch.items()} == {k: comparable(r) for k, r in detailed.items()}
+    # and the data set is not trivial: some levels, some not
+    assert {r.evaluated_level for r in batch.values()} >= {"none", "silver"}
+
+
+def test_organizations_with_the_same_figures_share_their_results(catalog):
+    a, b = OrganizationFactory(), OrganizationFactory()
+    certified_employee(a, "70-764", "70-765")
+    certified_employee(b, "70-764", "70-765")
+    results = evaluate(organization_ids=[a.pk, b.pk], day=D)
+    data = catalog[1].pk
+    assert results[(a.pk, data)].evaluated_level == "silver"
+    assert results[(a.pk, data)].options is results[(b.pk, data)].options
+    assert results[(a.pk, data)].organization_id == a.pk and results[(b.pk, data)].organization_id == b.pk
+
+
+def test_a_catalog_with_a_kind_the_batch_path_does_not_know_is_evaluated_by_its_kind(db, monkeypatch):
+    class Always(evaluation.RequirementKind):
+        def evaluate(self, req, facts, *, details):
+            return evaluation.RequirementResult(req.id, req.kind, bool(facts.members), len(facts.members), 1, "", 1.0)
+
+    monkeypatch.setitem(evaluation.REQUIREMENT_KINDS, "always", Always())
+    competency = build_competency(silver=[[{"kind": "always"}]])
+    org, empty = OrganizationFactory(), OrganizationFactory()
+    certified_employee(org)
+    results = evaluate(organization_ids=[org.pk, empty.pk], day=D)
+    assert results[(org.pk, competency.pk)].evaluated_level == "silver"
+    assert results[(empty.pk, competency.pk)].evaluated_level == "none"
+
+
+def test_the_garbage_collector_is_paused_only_inside_the_block():
+    import gc
+
+    assert gc.isenabled()
+    with evaluation.collector_paused():
+        assert not gc.isenabled()
+        with evaluation.collector_paused():  # nested: the outer block resumes it
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_cause_is_stored_as_written_whatever_its_characters(catalog, partners):
+    words = 'Jane "JD" O\'Neil \\ {north, south} — 张三, NULL'
+    statuses_refresh(organization_ids=[o.pk for o in partners], day=D, cause="other", cause_detail=words)
+    details = set(StatusChange.objects.values_list("cause_detail", flat=True))
+    assert details == {words}
