@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where the dashboard is reached: the demo's printed sign-in address and the links in emails.
+export SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run setup test bench messages clean
 

@@ -4,6 +4,8 @@ Every end date in this product is the first day something no longer holds
 (`start <= D < end`).
 """
 
+import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -164,6 +166,10 @@ class Association(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="associations")
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"), null=True, blank=True)
+    # Who ended it when an organization admin removed the employee (None: a new association, an import, a departure).
+    ended_by = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("ended by")
+    )
 
     class Meta:
         verbose_name = _("association")
@@ -182,6 +188,51 @@ class Association(models.Model):
 
     def __str__(self):
         return f"{self.employee} → {self.organization.mpn_id} [{self.starts_on}, {self.ends_on or '…'})"
+
+
+class Invitation(models.Model):
+    """An organization admin invites someone, by email, to associate their certifications with the organization.
+
+    Accepting is the employee's own act (DESIGN.md: "employees associate
+    their certifications with one organization at a time"): it starts an
+    association that ends the previous one that day. An invitation is
+    pending from `created_on` until `expires_on` unless it was accepted,
+    declined or withdrawn first; the database allows one pending invitation
+    per organization and email.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"), max_length=254)
+    invited_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_on = models.DateField(_("invited on"))
+    expires_on = models.DateField(_("expires on"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    closed_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("email"), condition=Q(state="pending"), name="one_pending_invitation_per_email"
+            ),
+            models.CheckConstraint(condition=Q(expires_on__gt=models.F("created_on")), name="invitation_expires_after"),
+        ]
+        indexes = [models.Index(Lower("email"), "state", name="invitation_email_state")]
+
+    def __str__(self):
+        return f"{self.email} → {self.organization.mpn_id} ({self.state})"
+
+    def is_open_on(self, day: datetime.date) -> bool:
+        return self.state == self.State.PENDING and day < self.expires_on
 
 
 class CenterOfExcellence(models.Model):

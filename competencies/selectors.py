@@ -84,3 +84,91 @@ def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
             }
         )
     return rows
+
+
+# ---------------------------------------------------------------------------
+# People
+
+
+def key_people_of(organization: Organization, *, day: datetime.date) -> dict[int, list[dict]]:
+    """Per employee, what the organization would lose on `day` if they alone left.
+
+    From the engine's key people (DESIGN.md: "if Jane Doe leaves, Cloud
+    Platform drops from Gold to Silver"): each row names the competency, its
+    effective level and the level it would drop to. One evaluation with
+    details, a fixed number of queries.
+    """
+    from .evaluation import evaluate
+    from .models import Competency
+
+    names = dict(Competency.objects.values_list("pk", "name"))
+    key: dict[int, list[dict]] = {}
+    for (_org, competency_id), result in evaluate(organization_ids=[organization.pk], day=day, details=True).items():
+        for person in result.key_people:
+            key.setdefault(person.employee_id, []).append(
+                {"competency": names.get(competency_id, ""), "level": result.effective_level, "drops_to": person.drops_to_level}
+            )
+    return {employee_id: sorted(rows, key=lambda row: row["competency"]) for employee_id, rows in key.items()}
+
+
+def members_of(organization: Organization, *, day: datetime.date) -> list[dict]:
+    """Everyone who counts for the organization on `day`, by name, with their valid credentials and what rests on them.
+
+    A fixed number of queries whatever the number of people: the
+    associations, their earned credentials, and one evaluation with details
+    for the key people.
+    """
+    from .models import EarnedCredential
+
+    associations = list(
+        Association.objects.filter(organization=organization, starts_on__lte=day)
+        .exclude(ends_on__lte=day)
+        .select_related("employee")
+    )
+    employee_ids = [a.employee_id for a in associations]
+    codes: dict[int, list[str]] = {}
+    earned = (
+        EarnedCredential.objects.filter(employee_id__in=employee_ids, earned_on__lte=day)
+        .exclude(expires_on__lte=day)
+        .exclude(credential__accepted_until__lte=day)
+        .values_list("employee_id", "credential__code")
+        .order_by("credential__code")
+    )
+    for employee_id, code in earned:
+        if code not in codes.setdefault(employee_id, []):
+            codes[employee_id].append(code)
+    key = key_people_of(organization, day=day)
+    admin_ids = set(organization.admins.values_list("pk", flat=True))
+    rows = [
+        {
+            "employee": a.employee,
+            "since": a.starts_on,
+            "credentials": codes.get(a.employee_id, []),
+            "holds_up": key.get(a.employee_id, []),
+            "is_admin": a.employee_id in admin_ids,
+        }
+        for a in associations
+    ]
+    return sorted(rows, key=lambda row: (row["employee"].display_name.lower(), row["employee"].pk))
+
+
+def invitations_sent(organization: Organization) -> list:
+    """The organization's pending invitations, newest first (expired ones too, so an admin can renew or withdraw them)."""
+    from .models import Invitation
+
+    return list(
+        Invitation.objects.filter(organization=organization, state=Invitation.State.PENDING)
+        .select_related("invited_by")
+        .order_by("-created_on", "-id")
+    )
+
+
+def invitations_received(employee: Employee, *, day: datetime.date) -> list:
+    """The invitations addressed to the employee's email that can still be answered on `day`."""
+    from .models import Invitation
+
+    return list(
+        Invitation.objects.filter(email__iexact=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
+        .select_related("organization", "invited_by")
+        .order_by("-created_on", "-id")
+    )

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .evaluation import (
     Catalog,
@@ -33,6 +34,7 @@ from .models import (
     CompetencyStatus,
     EarnedCredential,
     Employee,
+    Invitation,
     Level,
     Organization,
     Override,
@@ -105,6 +107,161 @@ def association_end(*, employee: Employee, on: datetime.date) -> Association | N
         cause_detail=f"{employee.display_name} left on {on}",
     )
     return current
+
+
+# ---------------------------------------------------------------------------
+# People: invitations and removals
+#
+# An organization admin invites someone by email; the employee accepts (an
+# association that ends the previous one that day), declines, or lets it
+# expire; an admin may withdraw it. An admin may also end the association of
+# someone who counts for the organization (the employee leaves). Every one of
+# these records who did it.
+
+INVITATION_DAYS = 30
+
+
+class InvitationError(ValueError):
+    """A refused invitation action; `str(exc)` says why, in plain words."""
+
+
+def _invitation_email(invitation: Invitation) -> list[int]:
+    """Queue the invitation email to the invitee if they have an account (in their language); the ids queued."""
+    from memberships.emails import email_enqueue  # memberships sends the emails; it imports this app
+
+    invitee = Employee.objects.filter(email__iexact=invitation.email, is_active=True).first()
+    if invitee is None:
+        return []
+    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    email = email_enqueue(
+        key=f"invitation:{invitation.pk}:{invitation.created_on.isoformat()}",
+        to_email=invitee.email,
+        template="invitation",
+        context={
+            "invitation": invitation,
+            "organization": invitation.organization,
+            "invitee": invitee,
+            "inviter": invitation.invited_by.display_name if invitation.invited_by else "",
+            "url": f"{base}/dashboard/certifications/" if base else "",
+        },
+        language=invitee.language or "en",
+    )
+    return [email.pk]
+
+
+@transaction.atomic
+def invitation_send(
+    *, organization: Organization, email: str, invited_by: Employee | None, day: datetime.date
+) -> Invitation:
+    """Invite `email` to associate their certifications with the organization, for INVITATION_DAYS days.
+
+    Inviting an address that already has a pending invitation renews it
+    (from `day`, with a new email): the database allows one pending
+    invitation per organization and address. Someone who already counts for
+    the organization is not invited. The invitee is emailed if they have an
+    account; whether they do is never shown to the inviter.
+    """
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+    from memberships.notifications import email_deliver_on_commit
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvitationError(_("Enter a valid email address.")) from None
+    counts = Association.objects.filter(
+        employee__email__iexact=email, organization=organization, starts_on__lte=day
+    ).filter(Q(ends_on__isnull=True) | Q(ends_on__gt=day))
+    if counts.exists():
+        raise InvitationError(_("%(email)s already counts for %(name)s.") % {"email": email, "name": organization.name})
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()  # one invite of an address at a time
+    invitation = Invitation.objects.filter(
+        organization=organization, email__iexact=email, state=Invitation.State.PENDING
+    ).first()
+    expires_on = day + datetime.timedelta(days=INVITATION_DAYS)
+    if invitation is None:
+        invitation = Invitation.objects.create(
+            organization=organization, email=email, invited_by=invited_by, created_on=day, expires_on=expires_on
+        )
+    elif invitation.created_on != day:
+        invitation.created_on, invitation.expires_on, invitation.invited_by = day, expires_on, invited_by
+        invitation.save(update_fields=["created_on", "expires_on", "invited_by"])
+    email_deliver_on_commit(_invitation_email(invitation))
+    return invitation
+
+
+def _open_invitation(invitation: Invitation, *, day: datetime.date) -> Invitation:
+    """The invitation's row, locked, if it can still be answered on `day`."""
+    locked = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
+    if locked.state != Invitation.State.PENDING:
+        raise InvitationError(_("This invitation was already %(state)s.") % {"state": locked.get_state_display().lower()})
+    if day >= locked.expires_on:
+        raise InvitationError(_("This invitation expired on %(day)s.") % {"day": locked.expires_on})
+    return locked
+
+
+def _close(invitation: Invitation, *, state: str, by: Employee | None, day: datetime.date) -> None:
+    invitation.state, invitation.closed_on, invitation.closed_by = state, day, by
+    invitation.save(update_fields=["state", "closed_on", "closed_by"])
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, employee: Employee, day: datetime.date) -> Association:
+    """The invitee associates their certifications with the inviting organization from `day`.
+
+    DESIGN.md: "Associating with organization B on day D ends the
+    association with A on day D: from D the employee counts for B only."
+    Only the invitee (by email, whatever its case) may accept, while the
+    invitation is pending and not expired. Both organizations are
+    re-evaluated once the transaction commits.
+    """
+    locked = _open_invitation(invitation, day=day)
+    if locked.email.lower() != employee.email.lower():
+        raise InvitationError(_("This invitation is for another email address."))
+    try:
+        association = association_start(employee=employee, organization=locked.organization, on=day)
+    except AssociationError as exc:
+        raise InvitationError(str(exc)) from exc
+    _close(locked, state=Invitation.State.ACCEPTED, by=employee, day=day)
+    return association
+
+
+@transaction.atomic
+def invitation_decline(*, invitation: Invitation, employee: Employee, day: datetime.date) -> Invitation:
+    """The invitee says no; nothing else changes."""
+    locked = _open_invitation(invitation, day=day)
+    if locked.email.lower() != employee.email.lower():
+        raise InvitationError(_("This invitation is for another email address."))
+    _close(locked, state=Invitation.State.DECLINED, by=employee, day=day)
+    return locked
+
+
+@transaction.atomic
+def invitation_withdraw(*, invitation: Invitation, by: Employee, day: datetime.date) -> Invitation:
+    """An admin of the inviting organization takes a pending invitation back (expired ones too)."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.state != Invitation.State.PENDING:
+        raise InvitationError(_("This invitation was already %(state)s.") % {"state": locked.get_state_display().lower()})
+    _close(locked, state=Invitation.State.WITHDRAWN, by=by, day=day)
+    return locked
+
+
+@transaction.atomic
+def member_remove(*, organization: Organization, employee: Employee, by: Employee, day: datetime.date) -> Association:
+    """An admin ends the association of someone who counts for the organization: they leave on `day`.
+
+    From `day` they count for no one (DESIGN.md's "an employee leaving"), and
+    the organization is re-evaluated once the transaction commits; the
+    association keeps who ended it.
+    """
+    current = Association.objects.filter(employee=employee, organization=organization, ends_on__isnull=True).first()
+    if current is None or current.starts_on > day:
+        raise InvitationError(_("%(name)s does not count for %(org)s.") % {"name": employee.display_name, "org": organization.name})
+    ended = association_end(employee=employee, on=day)
+    ended.ended_by = by
+    ended.save(update_fields=["ended_by"])
+    return ended
 
 
 # ---------------------------------------------------------------------------

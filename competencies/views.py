@@ -2,25 +2,45 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from memberships.selectors import membership_on
 
 from .evaluation import evaluate
-from .models import Competency, Level
+from .forms import InvitationForm
+from .models import Association, Competency, Invitation, Level
 from .selectors import (
     competency_history,
     competency_overview,
     current_association,
+    invitations_received,
+    invitations_sent,
+    is_organization_admin,
+    key_people_of,
+    members_of,
     organization_of,
     own_credentials,
 )
-from .services import AssociationError, association_start
+from .services import (
+    AssociationError,
+    InvitationError,
+    association_start,
+    invitation_accept,
+    invitation_decline,
+    invitation_send,
+    invitation_withdraw,
+    member_remove,
+)
+
+PEOPLE_PAGE_SIZE = 50
 
 
 def organization_or_404(request):
@@ -35,7 +55,7 @@ def organization_or_404(request):
 def dashboard_home(request):
     today = timezone.localdate()
     organization = organization_of(request.user, day=today)
-    context = {"organization": organization, "today": today}
+    context = {"organization": organization, "today": today, "invitations": invitations_received(request.user, day=today)}
     if organization is not None:
         groups = competency_overview(organization, day=today)
         achieved = [row for group in groups for row in group["rows"] if row["result"].effective_level != Level.NONE]
@@ -88,6 +108,7 @@ def certifications(request):
         "competencies/certifications.html",
         {
             "credentials": own_credentials(request.user, day=today),
+            "invitations": invitations_received(request.user, day=today),
             "target": target,
             "current": current,
             "needs_association": target is not None and (current is None or current.organization_id != target.pk),
@@ -115,3 +136,157 @@ def associate(request):
             _("Your certifications now count for %(name)s from %(day)s.") % {"name": target.name, "day": today},
         )
     return redirect("dashboard:certifications")
+
+
+# ---------------------------------------------------------------------------
+# People: who counts for the organization, invitations, removals
+
+
+def _admin_or_403(request, organization):
+    if not is_organization_admin(request.user, organization):
+        raise PermissionDenied(_("Only your organization's admins can do this."))
+
+
+def _people_page(request, organization, *, form=None, status=200):
+    today = timezone.localdate()
+    members = members_of(organization, day=today)
+    page = Paginator(members, PEOPLE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "competencies/people.html",
+        {
+            "organization": organization,
+            "page": page,
+            "member_count": len(members),
+            "is_admin": is_organization_admin(request.user, organization),
+            "invitations": invitations_sent(organization),
+            "form": form or InvitationForm(),
+            "today": today,
+        },
+        status=status,
+    )
+
+
+@login_required
+def people(request):
+    """Everyone who counts for the organization, what rests on whom; admins invite people here."""
+    organization = organization_or_404(request)
+    if request.method != "POST":
+        return _people_page(request, organization)
+    if request.POST.get("organization") != organization.mpn_id:
+        raise Http404("Not your organization.")
+    _admin_or_403(request, organization)
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = invitation_send(
+                organization=organization, email=form.cleaned_data["email"], invited_by=request.user,
+                day=timezone.localdate(),
+            )
+        except InvitationError as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(email)s is invited until %(day)s.")
+                % {"email": invitation.email, "day": date_format(invitation.expires_on, "DATE_FORMAT")},
+            )
+            return redirect("dashboard:people")
+    return _people_page(request, organization, form=form, status=400)
+
+
+@login_required
+@require_POST
+def invitation_withdraw_view(request, pk: int):
+    organization = organization_or_404(request)
+    invitation = get_object_or_404(Invitation, pk=pk, organization=organization)
+    _admin_or_403(request, organization)
+    try:
+        invitation_withdraw(invitation=invitation, by=request.user, day=timezone.localdate())
+    except InvitationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The invitation to %(email)s is withdrawn.") % {"email": invitation.email})
+    return redirect("dashboard:people")
+
+
+@login_required
+def member_remove_view(request, pk: int):
+    """GET: what the organization would lose; POST: end the employee's association today."""
+    organization = organization_or_404(request)
+    today = timezone.localdate()
+    association = get_object_or_404(
+        Association.objects.select_related("employee").exclude(ends_on__lte=today),
+        employee_id=pk, organization=organization, starts_on__lte=today,
+    )
+    _admin_or_403(request, organization)
+    employee = association.employee
+    if request.method == "POST":
+        try:
+            member_remove(organization=organization, employee=employee, by=request.user, day=today)
+        except InvitationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(name)s no longer counts for %(org)s from %(day)s.")
+                % {"name": employee.display_name, "org": organization.name, "day": date_format(today, "DATE_FORMAT")},
+            )
+        return redirect("dashboard:people")
+    return render(
+        request,
+        "competencies/member_remove.html",
+        {
+            "organization": organization,
+            "member": employee,
+            "impact": key_people_of(organization, day=today).get(employee.pk, []),
+            "today": today,
+        },
+    )
+
+
+@login_required
+def invitation_respond(request, pk: int):
+    """The invitee reviews an invitation (what their current organization would lose), then accepts or declines.
+
+    Only invitations addressed to the signed-in employee's email, pending
+    and not expired, exist here: anything else is 404.
+    """
+    today = timezone.localdate()
+    invitation = get_object_or_404(
+        Invitation.objects.select_related("organization", "invited_by"),
+        pk=pk, email__iexact=request.user.email, state=Invitation.State.PENDING, expires_on__gt=today,
+    )
+    current = current_association(request.user)
+    leaving = current.organization if current and current.organization_id != invitation.organization_id else None
+    if request.method == "POST":
+        answer = request.POST.get("answer")
+        try:
+            if answer == "accept":
+                invitation_accept(invitation=invitation, employee=request.user, day=today)
+                messages.success(
+                    request,
+                    _("Your certifications now count for %(name)s from %(day)s.")
+                    % {"name": invitation.organization.name, "day": date_format(today, "DATE_FORMAT")},
+                )
+            elif answer == "decline":
+                invitation_decline(invitation=invitation, employee=request.user, day=today)
+                messages.success(
+                    request, _("You declined the invitation of %(name)s.") % {"name": invitation.organization.name}
+                )
+            else:
+                messages.error(request, _("Choose to accept or to decline the invitation."))
+                return redirect("dashboard:invitation", pk=invitation.pk)
+        except InvitationError as exc:
+            messages.error(request, str(exc))
+        return redirect("dashboard:certifications")
+    return render(
+        request,
+        "competencies/invitation.html",
+        {
+            "invitation": invitation,
+            "leaving": leaving,
+            "impact": key_people_of(leaving, day=today).get(request.user.pk, []) if leaving else [],
+            "today": today,
+        },
+    )

@@ -23,8 +23,12 @@ dashboard_patterns = (
         path("profile/", membership_views.profile, name="profile"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
+        path("people/", competency_views.people, name="people"),
+        path("people/<int:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
+        path("people/invitations/<int:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
         path("certifications/", competency_views.certifications, name="certifications"),
         path("certifications/associate/", competency_views.associate, name="associate"),
+        path("certifications/invitations/<int:pk>/", competency_views.invitation_respond, name="invitation"),
     ],
     "dashboard",
 )

@@ -228,3 +228,13 @@ class ReferralFactory(factory.django.DjangoModelFactory):
     email = "carol@example.com"
     need = "Help moving to Azure"
     received_on = datetime.date(2026, 11, 20)
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = cm.Invitation
+
+    organization = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    created_on = datetime.date(2026, 11, 1)
+    expires_on = datetime.date(2026, 12, 1)

@@ -126,6 +126,8 @@ def mailer_from_url(url: str) -> dict:
 
 MAILERS = {"default": mailer_from_url(env("EMAIL_URL", default="consolemail://"))}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Partner Center <no-reply@partnercenter.localhost>")
+# Where emails link to: the address users reach the dashboard at (no trailing slash).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # Celery. The default broker needs no server: kombu's filesystem transport
 # under var/. Point CELERY_BROKER_URL at Redis in production.

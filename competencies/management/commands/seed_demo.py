@@ -5,12 +5,13 @@ evaluation code a real deployment runs.
 - Fabrikam: a Silver member whose only Silver competency (Cloud Platform) rested on Jane Doe,
   who associated with Contoso three days ago: at risk.
 - Northwind Traders: Silver Data Platform, raised to Gold by an agent's override.
-- Tailspin Toys: nothing yet; one person is one exam away.
+- Tailspin Toys: nothing yet; one person is one exam away; it has invited Liam Patel of Contoso.
 """
 
 import datetime
 import json
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -21,7 +22,7 @@ from django.contrib.auth.models import Group
 from competencies.importer import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
 from competencies.nightly import run_nightly
-from competencies.services import statuses_refresh
+from competencies.services import invitation_send, statuses_refresh
 
 DEMO_PASSWORD = "demo-partner-2026"
 AGENT_EMAIL = "agent@partnercenter.example"
@@ -137,6 +138,13 @@ class Command(BaseCommand):
                 statuses_refresh(organization_ids=org_ids, day=purchase_day)
                 import_activity(lines=_lines(recent), source="seed_demo")
                 statuses_refresh(organization_ids=org_ids, day=today)
+                # Tailspin wants Liam: his invitation waits on his My certifications page.
+                invitation_send(
+                    organization=Organization.objects.get(mpn_id="1000004"),
+                    email="liam.patel@contoso.example",
+                    invited_by=Employee.objects.get(email="zoe.martin@tailspin.example"),
+                    day=today,
+                )
                 # Tonight's run, now: Fabrikam's at-risk alert is raised and its email queued.
                 run_nightly(day=today)
                 for employee in Employee.objects.filter(email__in=[r["email"] for r in past if r["type"] == "employee"]):
@@ -152,10 +160,11 @@ class Command(BaseCommand):
             ("ava.chen@contoso.example", "Contoso Cloud admin (Gold member)"),
             ("sam.lee@fabrikam.example", "Fabrikam Consulting admin (Silver member, at risk)"),
             ("jane.doe@fabrikam.example", "Jane Doe, who just moved to Contoso"),
+            ("liam.patel@contoso.example", "Contoso employee invited by Tailspin (My certifications)"),
             ("olivia.wong@northwind.example", "Northwind Traders IT admin (override to Gold)"),
             ("zoe.martin@tailspin.example", "Tailspin Toys Digital admin (nothing yet)"),
             (AGENT_EMAIL, "Microsoft agent (Django admin at /admin/)"),
         ]
-        self.stdout.write(f"\nSign in at http://127.0.0.1:8000/accounts/login/ — every password is {DEMO_PASSWORD}")
+        self.stdout.write(f"\nSign in at {settings.SITE_URL}/accounts/login/ — every password is {DEMO_PASSWORD}")
         for email, who in rows:
             self.stdout.write(f"  {email:<34} {who}")
