@@ -46,7 +46,7 @@ def test_the_list_groups_competencies_by_center_with_level_and_progress(client, 
     assert cloud.center.name in body and "Cloud Platform" in body
     assert 'class="badge silver">Silver' in body
     assert "Two certified people" in body  # the gold option's progress bar
-    assert 'aria-valuenow="50"' in body
+    assert '<progress class="progress" max="100" value="50"' in body
 
 
 def test_the_list_shows_an_override_with_its_end_date(client, teammate, org, cloud):
