@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run setup test bench messages clean
+.PHONY: run setup test bench messages translations clean
 
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6): set PYTHON=/path/to/python3.12"; exit 1; }
@@ -17,8 +17,16 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-## setup: virtualenv, dependencies, database schema, catalog and demo data
-setup: $(VENV)/.installed
+## translations: compile the message catalogs (locale/*/LC_MESSAGES/django.po -> .mo, pure Python)
+translations: $(VENV)/.installed
+	$(MANAGE) translations
+
+## messages: collect new and changed messages of the code and templates into the catalogs (needs GNU gettext)
+messages: $(VENV)/.installed
+	$(MANAGE) translations --extract
+
+## setup: virtualenv, dependencies, compiled translations, database schema, catalog and demo data
+setup: translations
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_catalog
 	$(MANAGE) seed_demo
@@ -28,7 +36,7 @@ run: setup
 	bin/run $(HOST) $(PORT)
 
 ## test: the whole suite (SQLite and an eager broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
-test: $(VENV)/.installed
+test: translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (needs PostgreSQL: DATABASE_URL)

@@ -1,12 +1,17 @@
 """Dashboard pages about competencies. Thin: access check, selector or service, template."""
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_POST
 
 from memberships.selectors import membership_on
@@ -20,7 +25,7 @@ from .selectors import (
     organization_of,
     own_credentials,
 )
-from .services import AssociationError, association_start
+from .services import AssociationError, association_start, employee_language_set, employee_sign_in_language
 
 
 def organization_or_404(request):
@@ -112,6 +117,45 @@ def associate(request):
     else:
         messages.success(
             request,
-            _("Your certifications now count for %(name)s from %(day)s.") % {"name": target.name, "day": today},
+            _("Your certifications now count for %(name)s from %(day)s.") % {"name": target.name, "day": date_format(today)},
         )
     return redirect("dashboard:certifications")
+
+
+# ---------------------------------------------------------------------------
+# Signing in and the language switcher
+
+
+def _language_cookie(response, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        language = employee_sign_in_language(employee=form.get_user(), current=translation.get_language())
+        translation.activate(language)
+        _language_cookie(response, language)
+        return response
+
+
+def set_language(request):
+    """The language switcher: Django's `set_language` (cookie, back to `next`); signed in, the choice is saved."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "") if request.method == "POST" else ""
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        employee_language_set(employee=request.user, language=language)
+    return response

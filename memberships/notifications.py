@@ -37,6 +37,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from competencies.causes import cause_words
 from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import (
     LEVEL_RANK,
@@ -674,7 +675,7 @@ def _item_lines(payload: dict, language: str) -> list[str]:
         if words:
             line += " " + _("Short: %(words)s.") % {"words": "; ".join(words)}
         if item.get("cause_detail"):
-            line += " " + _("Cause: %(cause)s.") % {"cause": item["cause_detail"]}
+            line += " " + _("Cause: %(cause)s.") % {"cause": cause_words(item["cause_detail"])}
         lines.append(line)
     return lines
 

@@ -39,3 +39,11 @@ def outsider(other_org):
     AssociationFactory(employee=employee, organization=other_org)
     other_org.admins.add(employee)
     return employee
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """The compiled catalogs (.mo, gitignored) are what the .po files say, however the suite was started."""
+    from partnercenter.translations import compile_catalogs
+
+    compile_catalogs()

@@ -112,7 +112,7 @@ def test_it_emails_the_admins_once_in_their_language_plain_text_and_html(world, 
     assert english.subject == "Fabrikam: membership renewal eligibility at risk"
     assert SENTENCE in english.body_text and SENTENCE in english.body_html
     assert "Cloud Platform: Gold lost (now Silver). Short: 1 more person with one of 70-533, 70-535. " \
-           "Cause: Jane Doe associated with another organization on 2026-11-20." in english.body_text
+           "Cause: Jane Doe associated with another organization on Nov. 20, 2026." in english.body_text
     assert "No other competency qualifies for a Gold renewal" in english.body_text
     assert sorted(m.to[0] for m in mail.outbox) == [admin.email, second.email]
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
@@ -134,7 +134,7 @@ def test_it_shows_on_every_dashboard_page_of_the_organization_until_recovered(wo
                     "/dashboard/certifications/"):
             page = client.get(url).content.decode()
             assert SENTENCE in page, url
-            assert "Jane Doe associated with another organization on 2026-11-20" in page
+            assert "Jane Doe associated with another organization on Nov. 20, 2026" in page
         client.logout()
         client.login(username=outsider.email, password=PASSWORD)
         assert SENTENCE not in client.get("/dashboard/").content.decode()

@@ -101,7 +101,7 @@ def test_an_agent_previews_applies_and_revokes_an_override(page, agent, fabrikam
         page.fill("#id_reason", "The exams were failed")
         page.click("input[type=submit][value=Revoke]")
         page.wait_for_selector(".messagelist")
-        assert "1 override(s) revoked." in page.locator(".messagelist").inner_text()
+        assert "1 override revoked." in page.locator(".messagelist").inner_text()
         screenshot(page, "override-admin-revoked")
         override.refresh_from_db()
         assert (override.state, override.revoked_on) == ("revoked", D)
