@@ -32,6 +32,11 @@ from . import models, services
 from .evaluation import evaluate
 
 
+admin.site.site_header = _("Partner Center administration")
+admin.site.site_title = _("Partner Center administration")
+admin.site.index_title = _("Organizations, competencies and overrides")
+
+
 @admin.register(models.Employee)
 class EmployeeAdmin(UserAdmin):
     ordering = ["email"]
