@@ -25,12 +25,16 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models, services
+from .causes import cause_words
 from .evaluation import evaluate
 
+
+# Django 6.1's date hierarchy ("Filter by expires on") is not in its own Chinese catalogs yet: ours says it.
+gettext_noop("Filter by %(field_name)s")
 
 admin.site.site_header = _("Partner Center administration")
 admin.site.site_title = _("Partner Center administration")
@@ -161,12 +165,17 @@ class CompetencyStatusAdmin(admin.ModelAdmin):
 class StatusChangeAdmin(admin.ModelAdmin):
     """The append-only history: read-only for everyone."""
 
-    list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "cause_detail"]
+    list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "detail"]
     list_filter = ["cause", "new_effective", "competency"]
     search_fields = ["organization__mpn_id", "organization__name", "cause_detail"]
     date_hierarchy = "day"
     list_select_related = ["organization", "competency"]
     readonly_fields = [f.name for f in models.StatusChange._meta.fields]
+
+    @admin.display(description=_("detail"), ordering="cause_detail")
+    def detail(self, obj):
+        """The stored (English) cause in the agent's language; the search still finds the English words."""
+        return cause_words(obj.cause_detail)
 
     def has_add_permission(self, request):
         return False
@@ -224,7 +233,7 @@ class OverrideAddForm(forms.ModelForm):
         help_text=_("The first day it no longer holds. Leave empty for three calendar months after the start."),
     )
     reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    preview_token = forms.CharField(required=False, widget=forms.HiddenInput)
+    preview_token = forms.CharField(label=_("Preview"), required=False, widget=forms.HiddenInput)
 
     day: datetime.date  # today, set by the admin (time is a parameter)
 

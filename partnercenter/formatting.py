@@ -32,3 +32,15 @@ def format_amount(value, unit: str) -> str:
     if unit == "USD":
         return format_money(value, unit)
     return f"{format_number(value)} {unit}" if unit else format_number(value)
+
+
+def sentences(*parts: str) -> str:
+    """Sentences one after another: a space after an English full stop, none after a Chinese one (。)."""
+    text = ""
+    for part in parts:
+        if not part:
+            continue
+        if text and not text.endswith(("。", "！", "？")):
+            text += " "
+        text += part
+    return text

@@ -47,3 +47,13 @@ def compiled_translations():
     from partnercenter.translations import compile_catalogs
 
     compile_catalogs()
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request activates its language in this thread and leaves it there: the next test starts in English."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
