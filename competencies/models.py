@@ -328,7 +328,8 @@ class Override(models.Model):
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     revoked_on = models.DateField(_("revoked on"), null=True, blank=True)
     created_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created"
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

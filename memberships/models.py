@@ -205,7 +205,7 @@ class Order(models.Model):
     )
     # The term this order paid for: set with the change to `paid`.
     membership = models.OneToOneField(
-        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order", verbose_name=_("membership")
     )
 
     class Meta:

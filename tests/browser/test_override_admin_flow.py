@@ -133,5 +133,5 @@ def test_the_at_risk_banner_shows_on_the_organization_dashboard(page, fabrikam):
         banner = page.locator(".notification-at_risk")
         assert "put your membership renewal eligibility at risk" in banner.inner_text()
         assert "Cloud Platform: Gold lost (now Silver)." in banner.inner_text()
-        assert "Jane Doe associated with another organization on 2026-11-21" in banner.inner_text()
+        assert "Jane Doe associated with another organization on Nov. 21, 2026" in banner.inner_text()
         screenshot(page, "dashboard-at-risk-banner")
