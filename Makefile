@@ -10,7 +10,7 @@ PORT ?= 8000
 # Where the dashboard is reached: the demo's printed sign-in address and the links in emails.
 export SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run setup test bench messages clean
+.PHONY: run setup test bench messages translations clean
 
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6): set PYTHON=/path/to/python3.12"; exit 1; }
@@ -19,8 +19,16 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-## setup: virtualenv, dependencies, database schema, catalog and demo data
-setup: $(VENV)/.installed
+## translations: compile the message catalogs (locale/*/LC_MESSAGES/django.po -> .mo, pure Python)
+translations: $(VENV)/.installed
+	$(MANAGE) translations
+
+## messages: collect new and changed messages of the code and templates into the catalogs (needs GNU gettext)
+messages: $(VENV)/.installed
+	$(MANAGE) translations --extract
+
+## setup: virtualenv, dependencies, compiled translations, database schema, catalog and demo data
+setup: translations
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_catalog
 	$(MANAGE) seed_demo
@@ -30,7 +38,7 @@ run: setup
 	bin/run $(HOST) $(PORT)
 
 ## test: the whole suite (SQLite and an eager broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
-test: $(VENV)/.installed
+test: translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (needs PostgreSQL: DATABASE_URL)

@@ -17,17 +17,28 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AdminDateWidget
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.formats import date_format
+from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models, services
+from .causes import cause_words
 from .evaluation import evaluate
+
+
+# Django 6.1's date hierarchy ("Filter by expires on") is not in its own Chinese catalogs yet: ours says it.
+gettext_noop("Filter by %(field_name)s")
+
+admin.site.site_header = _("Partner Center administration")
+admin.site.site_title = _("Partner Center administration")
+admin.site.index_title = _("Organizations, competencies and overrides")
 
 
 @admin.register(models.Employee)
@@ -154,12 +165,17 @@ class CompetencyStatusAdmin(admin.ModelAdmin):
 class StatusChangeAdmin(admin.ModelAdmin):
     """The append-only history: read-only for everyone."""
 
-    list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "cause_detail"]
+    list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "detail"]
     list_filter = ["cause", "new_effective", "competency"]
     search_fields = ["organization__mpn_id", "organization__name", "cause_detail"]
     date_hierarchy = "day"
     list_select_related = ["organization", "competency"]
     readonly_fields = [f.name for f in models.StatusChange._meta.fields]
+
+    @admin.display(description=_("detail"), ordering="cause_detail")
+    def detail(self, obj):
+        """The stored (English) cause in the agent's language; the search still finds the English words."""
+        return cause_words(obj.cause_detail)
 
     def has_add_permission(self, request):
         return False
@@ -217,7 +233,7 @@ class OverrideAddForm(forms.ModelForm):
         help_text=_("The first day it no longer holds. Leave empty for three calendar months after the start."),
     )
     reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    preview_token = forms.CharField(required=False, widget=forms.HiddenInput)
+    preview_token = forms.CharField(label=_("Preview"), required=False, widget=forms.HiddenInput)
 
     day: datetime.date  # today, set by the admin (time is a parameter)
 
@@ -301,6 +317,30 @@ class RevokeForm(forms.Form):
     )
 
 
+def _field_label(name: str) -> str:
+    """An override field's name as the admin shows it, in the agent's language."""
+    try:
+        return capfirst(models.Override._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+def _field_value(name: str, value):
+    """An audited value (as `_override_values` stores it) in the agent's language: labels and dates."""
+    if value is None:
+        return None
+    if name == "level" and value in models.Level.values:
+        return models.Level(value).label
+    if name == "state" and value in models.Override.State.values:
+        return models.Override.State(value).label
+    if name.endswith("_on"):
+        try:
+            return date_format(datetime.date.fromisoformat(value))
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
 def _copy_fields(source: models.Override, target: models.Override) -> None:
     """The admin goes on with its own instance (log entry, redirect): give it what the service saved."""
     for f in models.Override._meta.concrete_fields:
@@ -370,8 +410,8 @@ class OverrideAdmin(admin.ModelAdmin):
                 extra_context["override_today"] = self._today(override)
                 # The audit as a plain table, not an inline: nothing about it is editable or posted back.
                 extra_context["override_audit"] = [
-                    (row, [(key, row.old_values.get(key), value) for key, value in row.new_values.items()
-                           if row.old_values.get(key) != value])
+                    (row, [(_field_label(key), _field_value(key, row.old_values.get(key)), _field_value(key, value))
+                           for key, value in row.new_values.items() if row.old_values.get(key) != value])
                     for row in override.audit.select_related("actor")
                 ]
         try:
@@ -469,7 +509,11 @@ class OverrideAdmin(admin.ModelAdmin):
             except services.OverrideError as exc:
                 self.message_user(request, f"{override}: {exc}", messages.WARNING)
         if done:
-            self.message_user(request, gettext("%(count)d override(s) revoked.") % {"count": done}, messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("%(count)d override revoked.", "%(count)d overrides revoked.", done) % {"count": done},
+                messages.SUCCESS,
+            )
         return done
 
     def _revoke_page(self, request, overrides, form, *, action=None, form_action=""):

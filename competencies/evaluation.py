@@ -71,6 +71,8 @@ from django.db.models import F, Lookup, Q, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from partnercenter.formatting import format_amount
+
 from .models import (
     LEVEL_RANK,
     Association,
@@ -363,13 +365,6 @@ class OrganizationFacts:
 # Requirement kinds
 
 
-def format_number(value) -> str:
-    value = Decimal(value)
-    if value == value.to_integral_value():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
 def people_result(requirement_id: int, have: int, need: int) -> RequirementResult:
     """A `certified_people` requirement: met when `have >= need` people qualify; progress `have / need` capped at 1."""
     met = have >= need
@@ -546,7 +541,7 @@ class MetricThreshold(RequirementKind):
         name = spec.metric.name if spec.metric else spec.slug
 
         def amount(value):
-            return f"{unit} {format_number(value)}" if unit else format_number(value)
+            return format_amount(value, unit)
 
         result.summary = _("%(amount)s %(name)s in the %(days)s-day window") % {
             "amount": amount(need),

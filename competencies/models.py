@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 
@@ -95,7 +96,9 @@ class Organization(models.Model):
     website = models.URLField(_("website"), blank=True)
     description = models.TextField(_("description"), blank=True)
     public_profile = models.BooleanField(_("public profile"), default=True)
-    admins = models.ManyToManyField(Employee, blank=True, related_name="administered_organizations")
+    admins = models.ManyToManyField(
+        Employee, blank=True, related_name="administered_organizations", verbose_name=_("admins")
+    )
 
     class Meta:
         verbose_name = _("organization")
@@ -162,8 +165,12 @@ class Association(models.Model):
     forbids two open associations for one employee.
     """
 
-    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="associations")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="associations")
+    employee = models.ForeignKey(
+        Employee, on_delete=models.CASCADE, related_name="associations", verbose_name=_("employee")
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="associations", verbose_name=_("organization")
+    )
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"), null=True, blank=True)
     # Who ended it when an organization admin removed the employee (None: a new association, an import, a departure).
@@ -236,9 +243,9 @@ class Invitation(models.Model):
 
 
 class CenterOfExcellence(models.Model):
-    slug = models.SlugField(unique=True)
+    slug = models.SlugField(_("slug"), unique=True)
     name = models.CharField(_("name"), max_length=200)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
         verbose_name = _("Center of Excellence")
@@ -250,11 +257,13 @@ class CenterOfExcellence(models.Model):
 
 
 class Competency(models.Model):
-    center = models.ForeignKey(CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies")
-    slug = models.SlugField(unique=True)
+    center = models.ForeignKey(
+        CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies", verbose_name=_("Center of Excellence")
+    )
+    slug = models.SlugField(_("slug"), unique=True)
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
         verbose_name = _("competency")
@@ -268,10 +277,12 @@ class Competency(models.Model):
 class AttainmentOption(models.Model):
     """One way to reach a level of a competency: every requirement must hold."""
 
-    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="options")
+    competency = models.ForeignKey(
+        Competency, on_delete=models.CASCADE, related_name="options", verbose_name=_("competency")
+    )
     level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
     name = models.CharField(_("name"), max_length=200)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
         verbose_name = _("attainment option")
@@ -282,7 +293,7 @@ class AttainmentOption(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.competency} {self.level}: {self.name}"
+        return f"{self.competency} {self.get_level_display()}: {self.name}"
 
 
 class Requirement(models.Model):
@@ -292,10 +303,12 @@ class Requirement(models.Model):
     `metric`: `metric`, `window_days`, `at_least` (a number or a map by market).
     """
 
-    option = models.ForeignKey(AttainmentOption, on_delete=models.CASCADE, related_name="requirements")
+    option = models.ForeignKey(
+        AttainmentOption, on_delete=models.CASCADE, related_name="requirements", verbose_name=_("attainment option")
+    )
     kind = models.CharField(_("kind"), max_length=40)
-    position = models.PositiveIntegerField(default=0)
-    params = models.JSONField(default=dict)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    params = models.JSONField(_("parameters"), default=dict)
 
     class Meta:
         verbose_name = _("requirement")
@@ -310,7 +323,7 @@ class Requirement(models.Model):
 
 
 class Metric(models.Model):
-    slug = models.SlugField(unique=True, max_length=80)
+    slug = models.SlugField(_("slug"), unique=True, max_length=80)
     name = models.CharField(_("name"), max_length=200)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
 
@@ -353,8 +366,12 @@ class Override(models.Model):
         EXPIRED = "expired", _("Expired")
         REVOKED = "revoked", _("Revoked")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="overrides")
-    competency = models.ForeignKey(Competency, on_delete=models.PROTECT, related_name="overrides")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="overrides", verbose_name=_("organization")
+    )
+    competency = models.ForeignKey(
+        Competency, on_delete=models.PROTECT, related_name="overrides", verbose_name=_("competency")
+    )
     level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
     reason = models.TextField(_("reason"))
     starts_on = models.DateField(_("starts on"))
@@ -362,9 +379,10 @@ class Override(models.Model):
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     revoked_on = models.DateField(_("revoked on"), null=True, blank=True)
     created_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created"
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("achievement override")
@@ -382,7 +400,12 @@ class Override(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.organization.mpn_id} {self.competency.slug} {self.level} until {self.expires_on}"
+        return _("%(mpn_id)s %(competency)s %(level)s until %(end)s") % {
+            "mpn_id": self.organization.mpn_id,
+            "competency": self.competency.slug,
+            "level": self.get_level_display(),
+            "end": date_format(self.expires_on),
+        }
 
     def is_active_on(self, day) -> bool:
         return self.state == self.State.ACTIVE and self.starts_on <= day < self.expires_on
@@ -397,16 +420,20 @@ class OverrideAudit(models.Model):
         REVOKE = "revoke", _("Revoked")
         EXPIRE = "expire", _("Expired")
 
-    override = models.ForeignKey(Override, on_delete=models.CASCADE, related_name="audit")
-    action = models.CharField(max_length=10, choices=Action.choices)
-    actor = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-    day = models.DateField()
-    reason = models.TextField(blank=True)
-    old_values = models.JSONField(default=dict)
-    new_values = models.JSONField(default=dict)
+    override = models.ForeignKey(
+        Override, on_delete=models.CASCADE, related_name="audit", verbose_name=_("achievement override")
+    )
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    actor = models.ForeignKey(Employee, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True)
+    at = models.DateTimeField(_("when"), auto_now_add=True)
+    day = models.DateField(_("day"))
+    reason = models.TextField(_("reason"), blank=True)
+    old_values = models.JSONField(_("old values"), default=dict)
+    new_values = models.JSONField(_("new values"), default=dict)
 
     class Meta:
+        verbose_name = _("override audit entry")
+        verbose_name_plural = _("override audit")
         ordering = ["at", "id"]
 
 
@@ -420,13 +447,19 @@ class CompetencyStatus(models.Model):
     contributors, gaps and key people.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="statuses")
-    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="statuses")
-    as_of = models.DateField()
-    evaluated_level = models.CharField(max_length=10, choices=Level.choices, default=Level.NONE)
-    effective_level = models.CharField(max_length=10, choices=Level.choices, default=Level.NONE)
-    override = models.ForeignKey(Override, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    details = models.JSONField(default=dict)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization")
+    )
+    competency = models.ForeignKey(
+        Competency, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("competency")
+    )
+    as_of = models.DateField(_("as of"))
+    evaluated_level = models.CharField(_("evaluated level"), max_length=10, choices=Level.choices, default=Level.NONE)
+    effective_level = models.CharField(_("effective level"), max_length=10, choices=Level.choices, default=Level.NONE)
+    override = models.ForeignKey(
+        Override, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("achievement override")
+    )
+    details = models.JSONField(_("details"), default=dict)
 
     class Meta:
         verbose_name = _("competency status")
@@ -454,16 +487,20 @@ class StatusChange(models.Model):
         # Inference found no association, credential, metric or override change that explains it.
         OTHER = "other", _("Other change")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="status_changes")
-    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, related_name="status_changes")
-    day = models.DateField()
-    old_evaluated = models.CharField(max_length=10, choices=Level.choices)
-    new_evaluated = models.CharField(max_length=10, choices=Level.choices)
-    old_effective = models.CharField(max_length=10, choices=Level.choices)
-    new_effective = models.CharField(max_length=10, choices=Level.choices)
-    cause = models.CharField(max_length=40, choices=Cause.choices)
-    cause_detail = models.CharField(max_length=500, blank=True)
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("organization")
+    )
+    competency = models.ForeignKey(
+        Competency, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("competency")
+    )
+    day = models.DateField(_("day"))
+    old_evaluated = models.CharField(_("evaluated before"), max_length=10, choices=Level.choices)
+    new_evaluated = models.CharField(_("evaluated after"), max_length=10, choices=Level.choices)
+    old_effective = models.CharField(_("effective before"), max_length=10, choices=Level.choices)
+    new_effective = models.CharField(_("effective after"), max_length=10, choices=Level.choices)
+    cause = models.CharField(_("cause"), max_length=40, choices=Cause.choices)
+    cause_detail = models.CharField(_("detail"), max_length=500, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("status change")

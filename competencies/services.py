@@ -16,8 +16,10 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from .causes import amount_words, cause_text
 from .evaluation import (
     Catalog,
     CompetencyResult,
@@ -26,7 +28,6 @@ from .evaluation import (
     catalog_snapshot,
     collector_paused,
     evaluate,
-    format_number,
 )
 from .models import (
     LEVEL_RANK,
@@ -66,7 +67,8 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
             return current
         if on < current.starts_on:
             raise AssociationError(
-                f"the association cannot start on {on}, before the current one (since {current.starts_on})"
+                _("The association cannot start on %(day)s, before the current one (since %(since)s).")
+                % {"day": date_format(on), "since": date_format(current.starts_on)}
             )
         current.ends_on = on
         current.save(update_fields=["ends_on"])
@@ -74,14 +76,14 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
             organization_ids=[current.organization_id],
             day=on,
             cause=StatusChange.Cause.ASSOCIATION_ENDED,
-            cause_detail=f"{employee.display_name} associated with another organization on {on}",
+            cause_detail=cause_text("moved", name=employee.display_name, day=on),
         )
     association = Association.objects.create(employee=employee, organization=organization, starts_on=on)
     reevaluate_on_commit(
         organization_ids=[organization.pk],
         day=on,
         cause=StatusChange.Cause.ASSOCIATION_STARTED,
-        cause_detail=f"{employee.display_name} associated on {on}",
+        cause_detail=cause_text("associated", name=employee.display_name, day=on),
     )
     return association
 
@@ -97,14 +99,17 @@ def association_end(*, employee: Employee, on: datetime.date) -> Association | N
     if current is None:
         return None
     if on < current.starts_on:
-        raise AssociationError(f"the association cannot end on {on}, before it started ({current.starts_on})")
+        raise AssociationError(
+            _("The association cannot end on %(day)s, before it started (%(since)s).")
+            % {"day": date_format(on), "since": date_format(current.starts_on)}
+        )
     current.ends_on = on
     current.save(update_fields=["ends_on"])
     reevaluate_on_commit(
         organization_ids=[current.organization_id],
         day=on,
         cause=StatusChange.Cause.ASSOCIATION_ENDED,
-        cause_detail=f"{employee.display_name} left on {on}",
+        cause_detail=cause_text("left", name=employee.display_name, day=on),
     )
     return current
 
@@ -194,11 +199,22 @@ def invitation_send(
 def _open_invitation(invitation: Invitation, *, day: datetime.date) -> Invitation:
     """The invitation's row, locked, if it can still be answered on `day`."""
     locked = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
-    if locked.state != Invitation.State.PENDING:
-        raise InvitationError(_("This invitation was already %(state)s.") % {"state": locked.get_state_display().lower()})
+    _refuse_if_answered(locked)
     if day >= locked.expires_on:
-        raise InvitationError(_("This invitation expired on %(day)s.") % {"day": locked.expires_on})
+        raise InvitationError(
+            _("This invitation expired on %(day)s.") % {"day": date_format(locked.expires_on, "DATE_FORMAT")}
+        )
     return locked
+
+
+def _refuse_if_answered(invitation: Invitation) -> None:
+    words = {
+        Invitation.State.ACCEPTED: _("This invitation was already accepted."),
+        Invitation.State.DECLINED: _("This invitation was already declined."),
+        Invitation.State.WITHDRAWN: _("This invitation was already withdrawn."),
+    }
+    if invitation.state in words:
+        raise InvitationError(words[invitation.state])
 
 
 def _close(invitation: Invitation, *, state: str, by: Employee | None, day: datetime.date) -> None:
@@ -241,8 +257,7 @@ def invitation_decline(*, invitation: Invitation, employee: Employee, day: datet
 def invitation_withdraw(*, invitation: Invitation, by: Employee, day: datetime.date) -> Invitation:
     """An admin of the inviting organization takes a pending invitation back (expired ones too)."""
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if locked.state != Invitation.State.PENDING:
-        raise InvitationError(_("This invitation was already %(state)s.") % {"state": locked.get_state_display().lower()})
+    _refuse_if_answered(locked)
     _close(locked, state=Invitation.State.WITHDRAWN, by=by, day=day)
     return locked
 
@@ -262,6 +277,35 @@ def member_remove(*, organization: Organization, employee: Employee, by: Employe
     ended.ended_by = by
     ended.save(update_fields=["ended_by"])
     return ended
+
+
+# ---------------------------------------------------------------------------
+# An employee's language: their pages and the emails they receive
+
+
+def employee_language_set(*, employee: Employee, language: str) -> None:
+    """Save the language an employee chose with the switcher; their pages and emails use it from then on."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown language {language!r}")
+    if employee.language != language:
+        Employee.objects.filter(pk=employee.pk).update(language=language)
+        employee.language = language
+
+
+def employee_sign_in_language(*, employee: Employee, current: str) -> str:
+    """The language a sign-in applies: the employee's saved preference.
+
+    An employee who has none yet keeps the language they signed in with
+    (the browser's, or the switcher's on the sign-in page), and it is saved
+    as their preference, so the emails they receive (at risk, reminders,
+    referrals) are in the language they read the dashboard in.
+    """
+    languages = dict(settings.LANGUAGES)
+    if employee.language in languages:
+        return employee.language
+    language = current if current in languages else settings.LANGUAGE_CODE
+    employee_language_set(employee=employee, language=language)
+    return language
 
 
 # ---------------------------------------------------------------------------
@@ -649,15 +693,17 @@ def _override_causes(
         rose = LEVEL_RANK[evaluation.effective_level] > LEVEL_RANK[old.effective_level]
         if rose and evaluation.override:
             o = evaluation.override
-            causes[key] = (Cause.OVERRIDE_APPLIED, f"{Level(o.level).label} override until {o.expires_on}")
+            causes[key] = (Cause.OVERRIDE_APPLIED, cause_text("override_until", level=o.level, end=o.expires_on))
         elif old.override_id in old_overrides:
             level, state, expires_on, revoked_on = old_overrides[old.override_id]
             if state == Override.State.REVOKED:
-                causes[key] = (Cause.OVERRIDE_REVOKED, f"{Level(level).label} override revoked on {revoked_on or day}")
+                causes[key] = (
+                    Cause.OVERRIDE_REVOKED, cause_text("override_revoked", level=level, day=revoked_on or day)
+                )
             else:
-                causes[key] = (Cause.OVERRIDE_EXPIRED, f"{Level(level).label} override expired on {expires_on}")
+                causes[key] = (Cause.OVERRIDE_EXPIRED, cause_text("override_expired", level=level, day=expires_on))
         else:
-            causes[key] = (Cause.OTHER, "the override holding the level up is gone")
+            causes[key] = (Cause.OTHER, cause_text("override_gone"))
     return causes
 
 
@@ -716,9 +762,7 @@ def _evaluated_causes(
                 m = max(left, key=lambda m: (m.ends_on, m.name))
                 found = (
                     Cause.ASSOCIATION_ENDED,
-                    f"{m.name} associated with another organization on {m.ends_on}"
-                    if m.moved_elsewhere
-                    else f"{m.name} left on {m.ends_on}",
+                    cause_text("moved" if m.moved_elsewhere else "left", name=m.name, day=m.ends_on),
                 )
         if lost and people and found is None:
             for credential_id in sorted(credentials, key=code.get):
@@ -733,7 +777,7 @@ def _evaluated_causes(
                 if holders:
                     found = (
                         Cause.CREDENTIAL_RETIRED,
-                        f"{code[credential_id]} no longer accepted from {until} (held by {holders[0]})",
+                        cause_text("retired", code=code[credential_id], day=until, name=holders[0]),
                     )
                     break
         if lost and people and found is None:
@@ -746,7 +790,7 @@ def _evaluated_causes(
             ]
             if expired:
                 expires_on, name, credential = max(expired)
-                found = (Cause.CREDENTIAL_EXPIRED, f"{name}'s {credential} expired on {expires_on}")
+                found = (Cause.CREDENTIAL_EXPIRED, cause_text("expired", name=name, code=credential, day=expires_on))
         if not lost and people:
             started = [
                 (m.starts_on, m.name)
@@ -755,7 +799,7 @@ def _evaluated_causes(
             ]
             if started:
                 starts_on, name = max(started)
-                found = (Cause.ASSOCIATION_STARTED, f"{name} associated on {starts_on}")
+                found = (Cause.ASSOCIATION_STARTED, cause_text("associated", name=name, day=starts_on))
         if not lost and people and found is None:
             gained = [
                 (e.earned_on, m.name, code[e.credential_id])
@@ -766,12 +810,12 @@ def _evaluated_causes(
             ]
             if gained:
                 earned_on, name, credential = max(gained)
-                found = (Cause.CREDENTIAL_EARNED, f"{name} earned {credential} on {earned_on}")
+                found = (Cause.CREDENTIAL_EARNED, cause_text("earned", name=name, code=credential, day=earned_on))
         if found is None:
             words = _metric_words(involved, catalog, evaluation.competency_id, lost=lost)
             if words:
                 found = (Cause.METRIC_CHANGED, words)
-        causes[key] = found or (Cause.OTHER, f"no association, credential or metric change found since {lo}")
+        causes[key] = found or (Cause.OTHER, cause_text("unexplained", day=lo))
     return causes
 
 
@@ -816,11 +860,12 @@ def _metric_words(requirements: list[RequirementResult], catalog: Catalog, compe
     if r is None:
         return ""
     threshold = thresholds[r.requirement_id]
-    name = threshold.metric.name if threshold.metric else threshold.slug
-    unit = f"{r.unit} " if r.unit else ""
-    return (
-        f"{name} in the {threshold.window_days}-day window: {unit}{format_number(r.have)}, "
-        f"{'short of' if lost else 'reached'} {unit}{format_number(r.need)}"
+    return cause_text(
+        "metric_short" if lost else "metric_reached",
+        metric=threshold.metric.name if threshold.metric else threshold.slug,
+        days=threshold.window_days,
+        have=amount_words(r.have, r.unit),
+        need=amount_words(r.need, r.unit),
     )
 
 
@@ -907,13 +952,13 @@ def override_validate(
     if expires_on <= starts_on:
         raise OverrideError(
             _("The override must end after it starts: it starts on %(start)s and would end on %(end)s.")
-            % {"start": starts_on, "end": expires_on},
+            % {"start": date_format(starts_on), "end": date_format(expires_on)},
             field="expires_on",
         )
     if expires_on <= day:
         raise OverrideError(
             _("The override would already have ended (%(end)s is not after today, %(day)s).")
-            % {"end": expires_on, "day": day},
+            % {"end": date_format(expires_on), "day": date_format(day)},
             field="expires_on",
         )
     return expires_on
@@ -948,7 +993,7 @@ def _active_override_exists_error(*, organization_id: int, competency_id: int) -
             "organization": existing.organization.name,
             "competency": existing.competency.name,
             "level": Level(existing.level).label,
-            "end": existing.expires_on,
+            "end": date_format(existing.expires_on),
         }
     )
 
@@ -1002,7 +1047,7 @@ def override_apply(
                 organization_ids=[organization.pk],
                 day=day,
                 cause=StatusChange.Cause.OVERRIDE_APPLIED,
-                cause_detail=f"{Level(level).label} override from {starts_on} until {expires_on}",
+                cause_detail=cause_text("override_applied", level=level, start=starts_on, end=expires_on),
             )
     except IntegrityError as exc:
         # The partial unique index on active overrides: another one was there, or won a race.
@@ -1045,7 +1090,7 @@ def override_extend(
     locked = _locked_active_override(override)
     override_validate(level=locked.level, reason=reason, starts_on=locked.starts_on, expires_on=expires_on, day=day)
     if expires_on == locked.expires_on:
-        raise OverrideError(_("The override already ends on %(end)s.") % {"end": expires_on}, field="expires_on")
+        raise OverrideError(_("The override already ends on %(end)s.") % {"end": date_format(expires_on)}, field="expires_on")
     old = _override_values(locked)
     locked.expires_on = expires_on
     locked.save(update_fields=["expires_on"])
@@ -1062,7 +1107,7 @@ def override_extend(
         organization_ids=[locked.organization_id],
         day=day,
         cause=StatusChange.Cause.OVERRIDE_APPLIED,
-        cause_detail=f"{Level(locked.level).label} override now until {expires_on}",
+        cause_detail=cause_text("override_extended", level=locked.level, end=expires_on),
     )
     return locked
 
@@ -1098,7 +1143,7 @@ def override_revoke(*, override: Override, reason: str, actor: Employee | None, 
         organization_ids=[locked.organization_id],
         day=day,
         cause=StatusChange.Cause.OVERRIDE_REVOKED,
-        cause_detail=f"{Level(locked.level).label} override revoked on {day}",
+        cause_detail=cause_text("override_revoked", level=locked.level, day=day),
     )
     return locked
 

@@ -1,6 +1,8 @@
 """Dashboard pages about competencies. Thin: access check, selector or service, template."""
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -9,7 +11,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_POST
 
 from memberships.selectors import membership_on
@@ -33,6 +37,8 @@ from .services import (
     AssociationError,
     InvitationError,
     association_start,
+    employee_language_set,
+    employee_sign_in_language,
     invitation_accept,
     invitation_decline,
     invitation_send,
@@ -133,7 +139,7 @@ def associate(request):
     else:
         messages.success(
             request,
-            _("Your certifications now count for %(name)s from %(day)s.") % {"name": target.name, "day": today},
+            _("Your certifications now count for %(name)s from %(day)s.") % {"name": target.name, "day": date_format(today)},
         )
     return redirect("dashboard:certifications")
 
@@ -290,3 +296,42 @@ def invitation_respond(request, pk: int):
             "today": today,
         },
     )
+
+
+# ---------------------------------------------------------------------------
+# Signing in and the language switcher
+
+
+def _language_cookie(response, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        language = employee_sign_in_language(employee=form.get_user(), current=translation.get_language())
+        translation.activate(language)
+        _language_cookie(response, language)
+        return response
+
+
+def set_language(request):
+    """The language switcher: Django's `set_language` (cookie, back to `next`); signed in, the choice is saved."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "") if request.method == "POST" else ""
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        employee_language_set(employee=request.user, language=language)
+    return response

@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from competencies.models import Competency, Employee, Level, Organization
+from partnercenter.formatting import format_money
 
 PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
 
@@ -14,27 +15,29 @@ class MembershipPlan(models.Model):
 
     level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, unique=True)
     price_usd = models.DecimalField(_("price (USD)"), max_digits=10, decimal_places=2)
-    price_confirmed = models.BooleanField(default=True)
+    price_confirmed = models.BooleanField(_("price confirmed"), default=True)
 
     class Meta:
         verbose_name = _("membership plan")
         verbose_name_plural = _("membership plans")
 
     def __str__(self):
-        return f"{self.get_level_display()} USD {self.price_usd}"
+        return f"{self.get_level_display()} {format_money(self.price_usd)}"
 
 
 class Benefit(models.Model):
     """What a membership level, or a competency at a level, entitles an organization to."""
 
-    slug = models.SlugField(unique=True, max_length=80)
+    slug = models.SlugField(_("slug"), unique=True, max_length=80)
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     price_usd = models.DecimalField(_("price (USD)"), max_digits=10, decimal_places=2, null=True, blank=True)
     value_usd = models.DecimalField(_("value (USD)"), max_digits=10, decimal_places=2, null=True, blank=True)
-    membership_level = models.CharField(max_length=10, choices=PAID_LEVELS, blank=True)
-    competency = models.ForeignKey(Competency, on_delete=models.CASCADE, null=True, blank=True, related_name="benefits")
-    level = models.CharField(max_length=10, choices=PAID_LEVELS, blank=True)
+    membership_level = models.CharField(_("membership level"), max_length=10, choices=PAID_LEVELS, blank=True)
+    competency = models.ForeignKey(
+        Competency, on_delete=models.CASCADE, null=True, blank=True, related_name="benefits", verbose_name=_("competency")
+    )
+    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), null=True, blank=True)
 
     class Meta:
@@ -62,12 +65,14 @@ class Membership(models.Model):
         UPGRADE = "upgrade", _("Upgrade")
         IMPORT = "import", _("Carried over")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization")
+    )
     level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS)
     purchased_on = models.DateField(_("purchased on"))
     starts_on = models.DateField(_("term starts"))
     ends_on = models.DateField(_("term ends"))
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.PURCHASE)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PURCHASE)
     # An upgrade ends the Silver term on the upgrade day: `ends_on` becomes that day (so every reader's
     # "active on D" holds without knowing about upgrades) and this points at the Gold term that replaced it.
     superseded_by = models.OneToOneField(
@@ -89,7 +94,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.organization.mpn_id} {self.level} [{self.starts_on}, {self.ends_on})"
+        return f"{self.organization.mpn_id} {self.get_level_display()} [{self.starts_on}, {self.ends_on})"
 
 
 class Notification(models.Model):
@@ -107,7 +112,9 @@ class Notification(models.Model):
         REFERRAL = "referral", _("Referral request")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notifications")
-    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     key = models.CharField(max_length=200, unique=True)
     raised_on = models.DateField()
@@ -131,7 +138,9 @@ class OutboundEmail(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="emails"
+    )
     key = models.CharField(max_length=240, unique=True)
     to_email = models.EmailField()
     language = models.CharField(max_length=10, default="en")
@@ -171,24 +180,32 @@ class Order(models.Model):
         PAID = "paid", _("Paid")
         FAILED = "failed", _("Failed")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="orders")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="orders", verbose_name=_("organization")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
-    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    benefit = models.ForeignKey(
+        Benefit, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("benefit")
+    )
     amount_usd = models.DecimalField(_("amount (USD)"), max_digits=10, decimal_places=2)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     day = models.DateField(_("day"), help_text=_("The day the order was placed and its rule checked."))
-    created_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    provider = models.CharField(max_length=60, blank=True)
-    reference = models.CharField(max_length=120, blank=True)
-    failure_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("placed by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    provider = models.CharField(_("payment provider"), max_length=60, blank=True)
+    reference = models.CharField(_("payment reference"), max_length=120, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
     # The term a renewal follows or an upgrade replaces.
-    replaces = models.ForeignKey(Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    replaces = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("replaces")
+    )
     # The term this order paid for: set with the change to `paid`.
     membership = models.OneToOneField(
-        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order", verbose_name=_("membership")
     )
 
     class Meta:
@@ -211,7 +228,11 @@ class Order(models.Model):
         indexes = [models.Index(fields=["organization", "created_at"])]
 
     def __str__(self):
-        return f"{self.organization.mpn_id} {self.kind} {self.level or self.benefit_id} USD {self.amount_usd} {self.status}"
+        what = self.get_level_display() if self.level else self.benefit_id
+        return (
+            f"{self.organization.mpn_id} {self.get_kind_display()} {what} {format_money(self.amount_usd)} "
+            f"{self.get_status_display()}"
+        )
 
 
 class BenefitSubscription(models.Model):
@@ -263,13 +284,21 @@ class BenefitAllowance(models.Model):
 class Redemption(models.Model):
     """One redemption of an offer, and its activation record (the code the admin uses)."""
 
-    allowance = models.ForeignKey(BenefitAllowance, on_delete=models.PROTECT, related_name="redemptions")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="redemptions")
-    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, related_name="redemptions")
+    allowance = models.ForeignKey(
+        BenefitAllowance, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("allowance")
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="redemptions", verbose_name=_("organization")
+    )
+    benefit = models.ForeignKey(
+        Benefit, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("benefit")
+    )
     code = models.CharField(_("activation code"), max_length=40, unique=True)
     day = models.DateField(_("redeemed on"))
-    redeemed_by = models.ForeignKey(Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    redeemed_by = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("redeemed by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("redemption")
@@ -280,13 +309,15 @@ class Redemption(models.Model):
 class Referral(models.Model):
     """A customer's request, sent from the public directory, to be contacted by a partner."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="referrals")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="referrals", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=200)
     email = models.EmailField(_("email"))
     need = models.TextField(_("need"), max_length=4000)
     received_on = models.DateField(_("received on"))
-    language = models.CharField(max_length=10, default="en")
-    created_at = models.DateTimeField(auto_now_add=True)
+    language = models.CharField(_("language"), max_length=10, default="en")
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("referral")

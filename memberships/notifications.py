@@ -35,8 +35,10 @@ from django.db.models import F, Q
 from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
+from competencies.causes import cause_words
+from partnercenter.formatting import sentences
 from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import (
     LEVEL_RANK,
@@ -666,16 +668,14 @@ def _item_lines(payload: dict, language: str) -> list[str]:
             continue
         short = item.get("short", {})
         words = short.get(language) or short.get("en") or []
-        line = _("%(competency)s: %(level)s lost (now %(now)s).") % {
+        lost = _("%(competency)s: %(level)s lost (now %(now)s).") % {
             "competency": item["competency"],
             "level": _label(item["level"]),
             "now": _label(item["now"]),
         }
-        if words:
-            line += " " + _("Short: %(words)s.") % {"words": "; ".join(words)}
-        if item.get("cause_detail"):
-            line += " " + _("Cause: %(cause)s.") % {"cause": item["cause_detail"]}
-        lines.append(line)
+        short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
+        cause = _("Cause: %(cause)s.") % {"cause": cause_words(item["cause_detail"])} if item.get("cause_detail") else ""
+        lines.append(sentences(lost, short, cause))
     return lines
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:
     from .models import Order
@@ -45,7 +46,7 @@ class SimulatedProvider:
 
     def charge(self, *, order: Order) -> PaymentResult:
         if self.decline:
-            return PaymentResult(paid=False, error="The card was declined (simulated).")
+            return PaymentResult(paid=False, error=_("The card was declined (simulated)."))
         return PaymentResult(paid=True, reference=f"SIM-{order.pk:08d}")
 
 

@@ -14,10 +14,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Q
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from competencies.evaluation import batched
 from competencies.models import LEVEL_RANK, Level, Organization
+from partnercenter.formatting import sentences
 
 from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, MembershipPlan
 
@@ -316,10 +317,10 @@ class Qualification:
             "day": date_format(self.day),
         }
         if self.closest:
-            text += " " + _("The closest is %(name)s: %(missing)s.") % {
+            text = sentences(text, _("The closest is %(name)s: %(missing)s.") % {
                 "name": self.closest,
-                "missing": "; ".join(self.missing) or _("its requirements are not met"),
-            }
+                "missing": pgettext("list separator", "; ").join(self.missing) or _("its requirements are not met"),
+            })
         return text
 
 
@@ -442,7 +443,7 @@ class MembershipState:
                  "last": date_format(grace_ends_on(m) - datetime.timedelta(days=1))})
         qualification = self.qualifications[level]
         if not qualification.met:
-            return Decision(False, _("You cannot buy %(level)s yet.") % {"level": label} + " " + qualification.words())
+            return Decision(False, sentences(_("You cannot buy %(level)s yet.") % {"level": label}, qualification.words()))
         price = self._price(level)
         if price is None:
             return self._no_price(level)
@@ -469,7 +470,7 @@ class MembershipState:
                 "start": date_format(self.next_term.starts_on)})
         qualification = self.qualifications[Level.GOLD]
         if not qualification.met:
-            return Decision(False, _("You cannot upgrade to Gold yet.") + " " + qualification.words())
+            return Decision(False, sentences(_("You cannot upgrade to Gold yet."), qualification.words()))
         gold = self._price(Level.GOLD)
         if gold is None:
             return self._no_price(Level.GOLD)
@@ -503,7 +504,9 @@ class MembershipState:
             ) % {"closes": date_format(closes), "end": date_format(m.ends_on)})
         qualification = self.qualifications[level]
         if not qualification.met:
-            return Decision(False, _("You cannot renew at %(level)s.") % {"level": Level(level).label} + " " + qualification.words())
+            return Decision(False, sentences(
+                _("You cannot renew at %(level)s.") % {"level": Level(level).label}, qualification.words()
+            ))
         price = self._price(level)
         if price is None:
             return self._no_price(level)

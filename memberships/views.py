@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from competencies.models import Competency, Level, Organization
 from competencies.selectors import is_organization_admin
 from competencies.views import organization_or_404
+from partnercenter.formatting import format_money
 
 from . import services
 from .forms import DirectoryFilterForm, ProfileForm, ReferralForm
@@ -59,12 +60,6 @@ def _action_organization(request) -> Organization:
     if not is_organization_admin(request.user, organization):
         raise PermissionDenied(_("Only your organization's admins can do this."))
     return organization
-
-
-def _money(amount) -> str:
-    """USD 1,670 or USD 3,547.50: cents only when there are some."""
-    text = f"{amount:,.2f}"
-    return "USD " + (text[:-3] if text.endswith(".00") else text)
 
 
 # ---------------------------------------------------------------------------
@@ -117,8 +112,8 @@ def _upgrade_note(gold_price) -> str:
     if gold_price is None:
         return ""
     return _("The Gold fee less 25%%: %(price)s instead of %(gold)s. The Gold term starts on the day of the upgrade.") % {
-        "price": _money(upgrade_price(gold_price)),
-        "gold": _money(gold_price),
+        "price": format_money(upgrade_price(gold_price)),
+        "gold": format_money(gold_price),
     }
 
 
@@ -136,7 +131,7 @@ def _after_order(request, order: Order):
                 request,
                 _("Paid %(amount)s (reference %(reference)s): your %(level)s membership runs from %(start)s to %(end)s.")
                 % {
-                    "amount": _money(order.amount_usd),
+                    "amount": format_money(order.amount_usd),
                     "reference": order.reference,
                     "level": term.get_level_display(),
                     "start": date_format(term.starts_on),
@@ -147,7 +142,7 @@ def _after_order(request, order: Order):
             messages.success(
                 request,
                 _("Paid %(amount)s (reference %(reference)s) for %(offer)s.")
-                % {"amount": _money(order.amount_usd), "reference": order.reference, "offer": order.benefit.name},
+                % {"amount": format_money(order.amount_usd), "reference": order.reference, "offer": order.benefit.name},
             )
     else:
         messages.error(request, _("The payment failed: %(reason)s Nothing was bought.") % {"reason": order.failure_reason})

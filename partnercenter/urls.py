@@ -35,12 +35,12 @@ dashboard_patterns = (
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", competency_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/", include(dashboard_patterns)),
     # The public directory: no sign-in.
     path("partners/", membership_views.directory, name="partners"),
     path("partners/<str:mpn_id>/", membership_views.partner_profile, name="partner"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", competency_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]

@@ -39,3 +39,21 @@ def outsider(other_org):
     AssociationFactory(employee=employee, organization=other_org)
     other_org.admins.add(employee)
     return employee
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """The compiled catalogs (.mo, gitignored) are what the .po files say, however the suite was started."""
+    from partnercenter.translations import compile_catalogs
+
+    compile_catalogs()
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request activates its language in this thread and leaves it there: the next test starts in English."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)

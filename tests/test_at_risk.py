@@ -112,7 +112,7 @@ def test_it_emails_the_admins_once_in_their_language_plain_text_and_html(world, 
     assert english.subject == "Fabrikam: membership renewal eligibility at risk"
     assert SENTENCE in english.body_text and SENTENCE in english.body_html
     assert "Cloud Platform: Gold lost (now Silver). Short: 1 more person with one of 70-533, 70-535. " \
-           "Cause: Jane Doe associated with another organization on 2026-11-20." in english.body_text
+           "Cause: Jane Doe associated with another organization on Nov. 20, 2026." in english.body_text
     assert "No other competency qualifies for a Gold renewal" in english.body_text
     assert sorted(m.to[0] for m in mail.outbox) == [admin.email, second.email]
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
@@ -134,7 +134,7 @@ def test_it_shows_on_every_dashboard_page_of_the_organization_until_recovered(wo
                     "/dashboard/certifications/"):
             page = client.get(url).content.decode()
             assert SENTENCE in page, url
-            assert "Jane Doe associated with another organization on 2026-11-20" in page
+            assert "Jane Doe associated with another organization on Nov. 20, 2026" in page
         client.logout()
         client.login(username=outsider.email, password=PASSWORD)
         assert SENTENCE not in client.get("/dashboard/").content.decode()
@@ -366,3 +366,57 @@ def test_a_renewed_membership_gets_no_reminder_and_a_renewal_clears_one(member, 
 
 def test_the_banner_uses_the_seed_sentence(world):
     assert str(AT_RISK_SENTENCE) == SENTENCE
+
+
+# --- every email in its recipient's language -------------------------------------------------------
+
+
+def test_the_at_risk_email_arrives_in_each_admins_language(world, django_capture_on_commit_callbacks):
+    org = world["org"]
+    org.admins.add(EmployeeFactory(email="zhang@fabrikam.example", name="Zhang Wei", language="zh-hans"),
+                   EmployeeFactory(email="chen@fabrikam.example", name="Chen Mei", language="zh-hant"))
+    night(D - DAY)
+    association_start(employee=world["jane"], organization=world["other"], on=D)
+    with django_capture_on_commit_callbacks(execute=True):
+        night(D)
+
+    sent = {m.to[0]: m for m in mail.outbox}
+    hans, hant = sent["zhang@fabrikam.example"], sent["chen@fabrikam.example"]
+    assert hans.subject == "Fabrikam：成员身份续订资格面临风险"
+    assert hant.subject == "Fabrikam：會員資格的續約資格面臨風險"
+    for message, words in (
+        (hans, ["Zhang Wei，你好：", "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。",
+                "Cloud Platform：已失去金牌（当前为银牌）。尚缺：还需 1 人持有 70-533, 70-535 之一。",
+                "原因：Jane Doe 于 2026年11月20日 关联到另一个组织。",
+                "没有其他能力符合金牌续订条件：请在你的期限于 2027年1月1日 结束之前再次达成此成就。",
+                "— 合作伙伴中心"]),
+        (hant, ["Chen Mei 您好：", "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。",
+                "Cloud Platform：已失去金級（目前為銀級）。尚缺：尚需 1 人持有 70-533, 70-535 其中之一。",
+                "原因：Jane Doe 於 2026年11月20日 關聯至另一個組織。",
+                "沒有其他專長認證符合金級續約條件：請在您的期間於 2027年1月1日 結束之前再次達成此成就。",
+                "— 合作夥伴中心"]),
+    ):
+        html = message.alternatives[0].content
+        for text in words:
+            assert text in message.body and text in html, text
+        assert "Gold" not in message.body and "Cause" not in message.body
+    assert "Cause: Jane Doe associated with another organization on Nov. 20, 2026." in sent[world["admin"].email].body
+
+
+def test_back_on_track_and_reminder_emails_follow_the_recipients_language(world):
+    org, admin = world["org"], world["admin"]
+    admin.language = "zh-hant"
+    admin.save(update_fields=["language"])
+    renewal_reminders_send(organization_ids=[org.pk], day=world["membership"].ends_on - 15 * DAY)
+    reminder = OutboundEmail.objects.get(key__startswith="renewal_reminder:")
+    assert (reminder.language, reminder.subject) == ("zh-hant", "Fabrikam：請續約您的金級會員資格")
+    assert "您的金級會員資格將於 2027年1月1日 屆滿週年：請在「會員資格」頁面續約。" in reminder.body_text
+
+    night(D - DAY)
+    association_start(employee=world["jane"], organization=world["other"], on=D)
+    night(D)
+    certified_employee(org, "70-533", name="Nia New", starts_on=D + DAY)
+    night(D + DAY)
+    back = OutboundEmail.objects.get(key__startswith="back_on_track:")
+    assert back.subject == "Fabrikam：已恢復正常"
+    assert "好消息：我們先前提醒您的專長認證成就已再次達成（Cloud Platform）。" in back.body_text

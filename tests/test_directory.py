@@ -177,6 +177,9 @@ def test_a_referral_is_stored_and_queued_to_each_admin(client, world, admins):
     assert [(e.to_email, e.language, e.status) for e in emails] == [
         ("ava@contoso.example", "zh-hans", "pending"), ("liam@contoso.example", "en", "pending")]
     assert "Carol Customer" in emails[1].subject and "Move our ERP to Azure" in emails[1].body_text
+    # each admin in their own language, whatever the customer's
+    assert emails[0].subject == "来自 Carol Customer 的推荐请求"
+    assert "一位客户在合作伙伴目录中找到了 Contoso" in emails[0].body_text and "客户需求" in emails[0].body_html
     assert "Thank you" in client.get(response.url).content.decode()
 
 

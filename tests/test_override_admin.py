@@ -120,7 +120,7 @@ def test_changing_a_value_after_the_preview_shows_the_preview_again(agent_client
     [
         ({"reason": ""}, "A reason is required: say why the organization gets this level."),
         ({"level": "platinum"}, "Unknown level “platinum”: an override grants Silver or Gold."),
-        ({"expires_on": "2026-11-19"}, "The override must end after it starts: it starts on 2026-11-20 and would end on 2026-11-19."),
+        ({"expires_on": "2026-11-19"}, "The override must end after it starts: it starts on Nov. 20, 2026 and would end on Nov. 19, 2026."),
         ({"expires_on": "2026-11-20"}, "The override must end after it starts"),
     ],
 )
@@ -136,7 +136,7 @@ def test_the_form_refuses_a_second_active_override_with_a_clear_error(agent_clie
     override_apply(organization=org, competency=cloud, level="silver", reason="first", starts_on=D, actor=agent, day=D)
     response = agent_client.post(ADD, form_data(org, cloud))
     assert response.status_code == 200
-    assert "An active override already exists for Fabrikam in Cloud Platform (Silver until 2027-02-20)" in (
+    assert "An active override already exists for Fabrikam in Cloud Platform (Silver until Feb. 20, 2027)" in (
         response.content.decode())
     assert Override.objects.count() == 1
 

@@ -151,7 +151,7 @@ def test_it_refuses_a_second_active_override_with_a_clear_error(silver_org, clou
     with pytest.raises(OverrideError) as refused:
         apply(silver_org, cloud, agent, level="silver", starts_on=D + 5 * DAY)
     assert str(refused.value) == (
-        "An active override already exists for Fabrikam in Cloud Platform (Gold until 2027-02-20): "
+        "An active override already exists for Fabrikam in Cloud Platform (Gold until Feb. 20, 2027): "
         "extend or revoke it instead."
     )
     assert Override.objects.count() == 1 and OverrideAudit.objects.count() == 1
@@ -226,7 +226,7 @@ def test_it_extends_an_active_override_with_old_and_new_values_audited(silver_or
         (datetime.date(2027, 5, 20), "", "A reason is required"),
         (D, "moved", "must end after it starts"),
         (D + DAY, "moved", "would already have ended"),
-        (datetime.date(2027, 2, 20), "moved", "already ends on 2027-02-20"),
+        (datetime.date(2027, 2, 20), "moved", "already ends on Feb. 20, 2027"),
     ],
 )
 def test_it_refuses_a_bad_extension_with_the_reason(silver_org, cloud, agent, expires_on, reason, words):

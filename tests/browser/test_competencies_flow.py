@@ -33,7 +33,7 @@ def test_an_admin_at_risk_follows_the_banner_to_the_competency_and_its_history(p
         screenshot(page, "demo-competencies")
 
         page.click("main >> text=Cloud Platform")
-        assert "Jane Doe associated with another organization on 2026-11-20" in page.locator("main").inner_text()
+        assert "Jane Doe associated with another organization on Nov. 20, 2026" in page.locator("main").inner_text()
         assert "1 more person with one of" in page.locator("main").inner_text()
         screenshot(page, "demo-competency-detail")
 

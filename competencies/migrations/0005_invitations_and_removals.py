@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('competencies', '0003_agent_group'),
+        ('competencies', '0004_verbose_names'),
     ]
 
     operations = [

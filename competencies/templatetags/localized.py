@@ -1,0 +1,48 @@
+"""`{% load localized %}`: figures, prices, levels and causes in the active language.
+
+Dates need nothing of ours (`|date:"DATE_FORMAT"` follows the language);
+the rest goes through partnercenter/formatting.py and competencies/causes.py,
+as the engine's words and the emails do.
+"""
+
+from django import template
+
+from competencies.causes import cause_words
+from competencies.models import Level
+from partnercenter.formatting import format_amount, format_money, format_number
+
+register = template.Library()
+
+
+def _blank(value) -> bool:
+    return value is None or value == ""  # an offer without a price, a blank field: nothing shows
+
+
+@register.filter
+def money(value, currency="USD"):
+    """`{{ order.amount_usd|money }}`: "USD 3,547.50" in English, "3,547.50 美元" in Chinese."""
+    return "" if _blank(value) else format_money(value, currency)
+
+
+@register.filter
+def number(value):
+    """`{{ req.have|number }}`: grouped by thousands, two decimals only when there is a fraction."""
+    return "" if _blank(value) else format_number(value)
+
+
+@register.filter
+def amount(value, unit=""):
+    """`{{ req.have|amount:req.unit }}`: money for a currency unit, else the number and the unit."""
+    return "" if _blank(value) else format_amount(value, unit)
+
+
+@register.filter
+def level_label(value):
+    """`{{ person.drops_to_level|level_label }}`: "gold" → "Gold" / "金牌" / "金級"."""
+    return Level(value).label if value in Level.values else value
+
+
+@register.filter
+def cause(detail):
+    """`{{ change.cause_detail|cause }}`: a stored cause said again in the active language."""
+    return cause_words(detail or "")
