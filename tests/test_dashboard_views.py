@@ -56,3 +56,8 @@ def test_an_employee_with_no_organization_is_told_so(client, db):
     response = client.get(reverse("dashboard:home"))
     assert "not associated with an organization" in response.content.decode()
     assert client.get(reverse("dashboard:membership")).status_code == 404
+
+
+def test_it_sends_browsers_asking_for_favicon_ico_to_the_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
