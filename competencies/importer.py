@@ -726,14 +726,14 @@ class _Replay:
             return
         current = next((a for a in reversed(history) if a.ends_on is None), None)
         if current is not None:
-            if current.mpn_id == r.mpn_id:
-                self.result.unchanged["association"] += 1
-                return
             if r.on < current.starts_on:
                 raise _Bad(
                     f"the association starts on {r.on}, before the employee's current one "
                     f"(with {current.mpn_id} since {current.starts_on})"
                 )
+            if current.mpn_id == r.mpn_id:
+                self.result.unchanged["association"] += 1
+                return
             self.end(current, r.on)
         else:
             previous = max((a for a in history if a.ends_on is not None), key=lambda a: a.ends_on, default=None)

@@ -64,13 +64,13 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
     Employee.objects.select_for_update().filter(pk=employee.pk).first()
     current = Association.objects.filter(employee=employee, ends_on__isnull=True).first()
     if current is not None:
-        if current.organization_id == organization.pk:
-            return current
         if on < current.starts_on:
             raise AssociationError(
                 _("The association cannot start on %(day)s, before the current one (since %(since)s).")
                 % {"day": date_format(on), "since": date_format(current.starts_on)}
             )
+        if current.organization_id == organization.pk:
+            return current
         current.ends_on = on
         current.save(update_fields=["ends_on"])
         reevaluate_on_commit(

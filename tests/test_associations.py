@@ -33,6 +33,14 @@ def test_it_keeps_the_association_when_re_associating_with_the_same_organization
     assert Association.objects.filter(employee=employee).count() == 1
 
 
+def test_it_refuses_an_association_with_the_same_organization_before_the_current_one(db):
+    a = OrganizationFactory()
+    employee = EmployeeFactory()
+    association_start(employee=employee, organization=a, on=D)
+    with pytest.raises(AssociationError, match="before the current one"):
+        association_start(employee=employee, organization=a, on=D - datetime.timedelta(days=1))
+
+
 def test_it_refuses_an_association_before_the_current_one(db):
     a, b = OrganizationFactory(), OrganizationFactory()
     employee = EmployeeFactory()

@@ -433,6 +433,15 @@ def test_it_refuses_an_association_before_the_employee_left_the_previous_one(cat
     assert history() == [("1234567", D(2026, 1, 1), D(2026, 3, 1)), ("7654321", D(2026, 3, 1), None)]
 
 
+def test_it_refuses_an_association_with_the_current_organization_before_the_current_one(catalog):
+    """CONTRACT.md: "an association that starts before the employee's current one" is an error, whichever organization."""
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), associate("2026-04-30")))
+    assert failure.value.errors == [
+        (4, "the association starts on 2026-04-30, before the employee's current one (with 1234567 since 2026-05-01)")
+    ]
+
+
 def test_a_disassociation_before_the_association_started_is_refused(catalog):
     with pytest.raises(ImportFailed) as failure:
         import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), leave("2026-04-30")))
