@@ -41,8 +41,29 @@ admin.site.site_title = _("Partner Center administration")
 admin.site.index_title = _("Organizations, competencies and overrides")
 
 
+class EmployeeEmailMixin:
+    """The email is the login: stored in lower case, one account per address whatever its case (docs/rules.md)."""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        others = models.Employee.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(_("An employee with this email already exists."), code="unique")
+        return email
+
+
+class EmployeeAddForm(EmployeeEmailMixin, UserAdmin.add_form):
+    pass
+
+
+class EmployeeChangeForm(EmployeeEmailMixin, UserAdmin.form):
+    pass
+
+
 @admin.register(models.Employee)
 class EmployeeAdmin(UserAdmin):
+    add_form = EmployeeAddForm
+    form = EmployeeChangeForm
     ordering = ["email"]
     list_display = ["email", "name", "is_staff", "is_active"]
     search_fields = ["email", "name", "mcp_id"]

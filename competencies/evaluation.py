@@ -42,7 +42,8 @@ longer holds):
 - Evaluated level: gold if a gold option is met, else silver if a silver
   option is met, else none. Gold alone is enough for gold.
 - Effective level: the higher of the evaluated level and the level of an
-  override active on D (`state == active`, `starts_on <= D < expires_on`).
+  override active on D (`starts_on <= D < expires_on`, not revoked by D:
+  `Override.active_on`, whatever its state today).
   An override never lowers a level.
 
 Progress: a requirement's progress is `have / need` capped at 1; an
@@ -1039,10 +1040,11 @@ def _read(ids: list[int], day: datetime.date, catalog: Catalog, *, plan: _Plan |
             ):
                 points[org_id][metric_id].append((period_end, value))
 
+    # Active on D by its dates, not revoked by D: a past day sees the override that has expired since.
     overrides = {
         (org_id, competency_id): OverrideInfo(pk, level, expires_on)
         for pk, org_id, competency_id, level, expires_on in Override.objects.filter(
-            _among("organization_id", ids), state=Override.State.ACTIVE, starts_on__lte=day, expires_on__gt=day
+            _among("organization_id", ids), Override.active_on(day)
         ).order_by().values_list("pk", "organization_id", "competency_id", "level", "expires_on")
     }
     return _Rows(markets, members, held, points, overrides)

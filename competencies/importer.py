@@ -713,7 +713,8 @@ class _Replay:
 
         As `services.association_start`: re-associating with the organization
         the employee is with changes nothing; an association may not start
-        before the employee's current one. An association of this employee
+        before the employee's current one, nor before their previous one
+        ended (one organization at a time). An association of this employee
         with this organization from this day already in the history (a file
         imported again) is a no-op.
         """
@@ -725,15 +726,22 @@ class _Replay:
             return
         current = next((a for a in reversed(history) if a.ends_on is None), None)
         if current is not None:
-            if current.mpn_id == r.mpn_id:
-                self.result.unchanged["association"] += 1
-                return
             if r.on < current.starts_on:
                 raise _Bad(
                     f"the association starts on {r.on}, before the employee's current one "
                     f"(with {current.mpn_id} since {current.starts_on})"
                 )
+            if current.mpn_id == r.mpn_id:
+                self.result.unchanged["association"] += 1
+                return
             self.end(current, r.on)
+        else:
+            previous = max((a for a in history if a.ends_on is not None), key=lambda a: a.ends_on, default=None)
+            if previous is not None and r.on < previous.ends_on:
+                raise _Bad(
+                    f"the association starts on {r.on}, before the employee's previous one ended "
+                    f"(with {previous.mpn_id} until {previous.ends_on})"
+                )
         history.append(_Association(r.mpn_id, r.on))
         self.touched.add(r.mpn_id)
         self.result.created["association"] += 1

@@ -407,8 +407,16 @@ class Override(models.Model):
             "end": date_format(self.expires_on),
         }
 
+    @classmethod
+    def active_on(cls, day) -> Q:
+        """Active on D: `starts_on <= D < expires_on` and not revoked by D, whatever `state` says today
+        (an override that has expired since was active on the days it covered)."""
+        revoked = Q(state=cls.State.REVOKED) & (Q(revoked_on__isnull=True) | Q(revoked_on__lte=day))
+        return Q(starts_on__lte=day, expires_on__gt=day) & ~revoked
+
     def is_active_on(self, day) -> bool:
-        return self.state == self.State.ACTIVE and self.starts_on <= day < self.expires_on
+        revoked = self.state == self.State.REVOKED and (self.revoked_on is None or self.revoked_on <= day)
+        return self.starts_on <= day < self.expires_on and not revoked
 
 
 class OverrideAudit(models.Model):

@@ -54,7 +54,8 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
     """Associating with organization B on day D ends the association with A on day D.
 
     From D the employee counts for B only. An association may not start
-    before the employee's current one; re-associating with the same
+    before the employee's current one, nor before their previous one ended
+    (one organization at a time); re-associating with the same
     organization changes nothing. The employee's row is locked so two
     concurrent re-associations queue instead of racing (the partial unique
     index on open associations is the last line of defence). Both
@@ -63,13 +64,13 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
     Employee.objects.select_for_update().filter(pk=employee.pk).first()
     current = Association.objects.filter(employee=employee, ends_on__isnull=True).first()
     if current is not None:
-        if current.organization_id == organization.pk:
-            return current
         if on < current.starts_on:
             raise AssociationError(
                 _("The association cannot start on %(day)s, before the current one (since %(since)s).")
                 % {"day": date_format(on), "since": date_format(current.starts_on)}
             )
+        if current.organization_id == organization.pk:
+            return current
         current.ends_on = on
         current.save(update_fields=["ends_on"])
         reevaluate_on_commit(
@@ -78,6 +79,13 @@ def association_start(*, employee: Employee, organization: Organization, on: dat
             cause=StatusChange.Cause.ASSOCIATION_ENDED,
             cause_detail=cause_text("moved", name=employee.display_name, day=on),
         )
+    else:
+        previous = Association.objects.filter(employee=employee, ends_on__gt=on).order_by("-ends_on").first()
+        if previous is not None:
+            raise AssociationError(
+                _("The association cannot start on %(day)s, before the previous one ended (%(end)s).")
+                % {"day": date_format(on), "end": date_format(previous.ends_on)}
+            )
     association = Association.objects.create(employee=employee, organization=organization, starts_on=on)
     reevaluate_on_commit(
         organization_ids=[organization.pk],

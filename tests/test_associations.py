@@ -33,12 +33,33 @@ def test_it_keeps_the_association_when_re_associating_with_the_same_organization
     assert Association.objects.filter(employee=employee).count() == 1
 
 
+def test_it_refuses_an_association_with_the_same_organization_before_the_current_one(db):
+    a = OrganizationFactory()
+    employee = EmployeeFactory()
+    association_start(employee=employee, organization=a, on=D)
+    with pytest.raises(AssociationError, match="before the current one"):
+        association_start(employee=employee, organization=a, on=D - datetime.timedelta(days=1))
+
+
 def test_it_refuses_an_association_before_the_current_one(db):
     a, b = OrganizationFactory(), OrganizationFactory()
     employee = EmployeeFactory()
     association_start(employee=employee, organization=a, on=D)
     with pytest.raises(AssociationError, match="before the current one"):
         association_start(employee=employee, organization=b, on=D - datetime.timedelta(days=1))
+
+
+def test_it_refuses_an_association_before_the_previous_one_ended(db):
+    """DESIGN.md: an employee belongs to at most one organization at a time, after leaving too."""
+    a, b = OrganizationFactory(), OrganizationFactory()
+    employee = EmployeeFactory()
+    association_start(employee=employee, organization=a, on=datetime.date(2026, 1, 1))
+    association_end(employee=employee, on=D)
+    with pytest.raises(AssociationError, match="before the previous one ended"):
+        association_start(employee=employee, organization=b, on=D - datetime.timedelta(days=1))
+    assert not Association.objects.filter(employee=employee, organization=b).exists()
+    association_start(employee=employee, organization=b, on=D)  # the day it ended is fine
+    assert Association.objects.get(employee=employee, organization=b).starts_on == D
 
 
 def test_it_ends_the_association_when_the_employee_leaves(db):

@@ -312,11 +312,30 @@ def test_an_override_raises_silver_to_gold(cloud, org):
     assert (result.evaluated_level, result.effective_level) == ("silver", "gold")
 
 
-@pytest.mark.parametrize("state", [Override.State.REVOKED, Override.State.EXPIRED])
-def test_a_revoked_or_expired_override_raises_nothing(cloud, org, state):
-    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - DAY, expires_on=D + DAY, state=state)
-    result = result_of(org, cloud)
-    assert (result.effective_level, result.override) == ("none", None)
+def test_a_revoked_override_raises_nothing_from_its_revocation_day(cloud, org):
+    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - 10 * DAY, expires_on=D + 80 * DAY,
+                    state=Override.State.REVOKED, revoked_on=D)
+    assert (result_of(org, cloud).effective_level, result_of(org, cloud).override) == ("none", None)
+    assert result_of(org, cloud, D + DAY).effective_level == "none"
+
+
+def test_a_revoked_override_without_its_day_raises_nothing(cloud, org):
+    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - DAY, expires_on=D + DAY,
+                    state=Override.State.REVOKED)
+    assert result_of(org, cloud).effective_level == "none"
+
+
+def test_it_judges_an_override_active_on_a_past_day_by_its_dates_not_its_state_today(cloud, org):
+    """DESIGN.md: an override active on D (`starts_on <= D < expires_on`, not revoked), as of a day D in the past too."""
+    expired = OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - 90 * DAY, expires_on=D,
+                              state=Override.State.EXPIRED)
+    assert result_of(org, cloud, D - DAY).effective_level == "gold"  # its last day: it was active then
+    assert result_of(org, cloud, D - DAY).override == (expired.pk, "gold", D)
+    assert result_of(org, cloud, D).effective_level == "none"
+    revoked = OverrideFactory(organization=org, competency=cloud, level="silver", starts_on=D, expires_on=D + 90 * DAY,
+                              state=Override.State.REVOKED, revoked_on=D + 10 * DAY)
+    assert result_of(org, cloud, D + 9 * DAY).override == (revoked.pk, "silver", D + 90 * DAY)  # not yet revoked
+    assert result_of(org, cloud, D + 10 * DAY).effective_level == "none"
 
 
 def test_an_override_applies_to_its_competency_only(cloud, consumption, org):

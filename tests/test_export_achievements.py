@@ -113,3 +113,18 @@ def test_it_evaluates_organizations_never_stored(db):
     org = OrganizationFactory(mpn_id="1000009")
     certified_employee(org, "70-533")
     assert json.loads(export("--date", str(D))) == [row("1000009", "cloud-platform", "silver", "silver")]
+
+
+def test_it_exports_a_past_day_with_the_override_active_then(db):
+    """An override that has expired since still made the effective level of a day it covered."""
+    from competencies.nightly import run_nightly
+
+    cloud = build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]])
+    org = OrganizationFactory(mpn_id="1000009")
+    OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - 30 * DAY, expires_on=D)
+    run_nightly(day=D - DAY)
+    run_nightly(day=D)  # expires it; the stored status moves on to D
+    assert json.loads(export("--date", (D - DAY).isoformat())) == [
+        row("1000009", "cloud-platform", "none", "gold", expires=D.isoformat())
+    ]
+    assert json.loads(export("--date", D.isoformat())) == []

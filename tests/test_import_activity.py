@@ -419,6 +419,29 @@ def test_an_association_before_the_current_one_is_refused_when_the_current_one_i
     assert history()[-1] == ("7654321", D(2026, 5, 2), None)
 
 
+def test_it_refuses_an_association_before_the_employee_left_the_previous_one(catalog):
+    """One organization at a time: Ana left Contoso on 1 March, so she cannot start at Fabrikam on 1 February."""
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-01-01"), leave("2026-03-01"),
+                                    associate("2026-02-01", "7654321")))
+    assert failure.value.errors == [
+        (6, "the association starts on 2026-02-01, before the employee's previous one ended "
+            "(with 1234567 until 2026-03-01)")
+    ]
+    import_activity(lines=jsonl(ANA, CONTOSO, FABRIKAM, associate("2026-01-01"), leave("2026-03-01"),
+                                associate("2026-03-01", "7654321")))
+    assert history() == [("1234567", D(2026, 1, 1), D(2026, 3, 1)), ("7654321", D(2026, 3, 1), None)]
+
+
+def test_it_refuses_an_association_with_the_current_organization_before_the_current_one(catalog):
+    """CONTRACT.md: "an association that starts before the employee's current one" is an error, whichever organization."""
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), associate("2026-04-30")))
+    assert failure.value.errors == [
+        (4, "the association starts on 2026-04-30, before the employee's current one (with 1234567 since 2026-05-01)")
+    ]
+
+
 def test_a_disassociation_before_the_association_started_is_refused(catalog):
     with pytest.raises(ImportFailed) as failure:
         import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), leave("2026-04-30")))
