@@ -138,7 +138,8 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Celery. The default broker needs no server: kombu's filesystem transport
 # under var/. Point CELERY_BROKER_URL at Redis in production.
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# "localhost" names no server (the transport ignores it): without it kombu warns on every connection.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
