@@ -29,6 +29,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models, services
+from .nightly import reevaluate_everyone_on_commit
 from .causes import cause_words
 from .evaluation import evaluate
 
@@ -125,8 +126,17 @@ class OrganizationAdmin(admin.ModelAdmin):
     inlines = [StatusInline, OrganizationOverrideInline, AssociationInline]
 
 
+class ReevaluatesEveryone:
+    """An agent's edit of what evaluation reads re-evaluates every organization once it commits (cause: the catalog)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.has_changed() or any(formset.has_changed() for formset in formsets):
+            reevaluate_everyone_on_commit(day=timezone.localdate())
+
+
 @admin.register(models.Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(ReevaluatesEveryone, admin.ModelAdmin):
     list_display = ["code", "kind", "title", "valid_days", "retired_on", "accepted_until"]
     search_fields = ["code", "title"]
     list_filter = ["kind"]
@@ -149,7 +159,7 @@ class CenterAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Competency)
-class CompetencyAdmin(admin.ModelAdmin):
+class CompetencyAdmin(ReevaluatesEveryone, admin.ModelAdmin):
     list_display = ["name", "slug", "center"]
     list_filter = ["center"]
     search_fields = ["name", "slug"]
@@ -157,7 +167,7 @@ class CompetencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AttainmentOption)
-class AttainmentOptionAdmin(admin.ModelAdmin):
+class AttainmentOptionAdmin(ReevaluatesEveryone, admin.ModelAdmin):
     list_display = ["competency", "level", "name"]
     list_filter = ["level", "competency"]
     inlines = [RequirementInline]

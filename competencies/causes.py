@@ -37,6 +37,7 @@ TEMPLATES = {
     "override_revoked": gettext_noop("%(level)s override revoked on %(day)s"),
     "override_expired": gettext_noop("%(level)s override expired on %(day)s"),
     "override_gone": gettext_noop("the override holding the level up is gone"),
+    "catalog": gettext_noop("the competency catalog changed on %(day)s"),
     "unexplained": gettext_noop("no association, credential or metric change found since %(day)s"),
 }
 

@@ -82,13 +82,51 @@ def range_ids(*, first_id: int, last_id: int | None) -> list[int]:
     return list(queryset.order_by("pk").values_list("pk", flat=True))
 
 
-def evaluate_range(*, first_id: int, last_id: int | None, day: datetime.date) -> RefreshResult:
+def evaluate_range(
+    *, first_id: int, last_id: int | None, day: datetime.date, cause: str | None = None, cause_detail: str = ""
+) -> RefreshResult:
     """Step 2 for one range: re-evaluate its organizations as of `day`, recording every change with its cause.
 
     Set-based (`statuses_refresh`: a handful of queries per batch); causes
-    are inferred from what changed since the stored status.
+    are inferred from what changed since the stored status, unless `cause`
+    names it (a catalog change).
     """
-    return statuses_refresh(organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day)
+    return statuses_refresh(
+        organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day, cause=cause, cause_detail=cause_detail
+    )
+
+
+# What a catalog load changes that can move a level (plans and benefits cannot).
+EVALUATED_CATALOG_PARTS = ("credentials", "metrics", "competencies", "options", "requirements")
+
+
+def catalog_changed(counts: dict[str, dict[str, int]]) -> bool:
+    """Whether a catalog load (its counts per kind of row) changed anything evaluation reads."""
+    return any(
+        counts.get(part, {}).get(what, 0)
+        for part in EVALUATED_CATALOG_PARTS
+        for what in ("created", "updated", "deleted")
+    )
+
+
+def reevaluate_everyone_on_commit(*, day: datetime.date) -> None:
+    """A catalog change can move any organization's level: re-evaluate every one as of `day`, by ranges that
+    any worker picks up, once the transaction commits; each change is recorded as caused by the catalog.
+
+    DESIGN.md: "Every change of evaluated or effective level is recorded with
+    its day and cause"; without this, the nightly run would find the change
+    and could only guess why.
+    """
+    from django.db import transaction
+
+    from .causes import cause_text
+    from .models import StatusChange
+    from .tasks import reevaluate_all
+
+    detail = cause_text("catalog", day=day)
+    transaction.on_commit(
+        lambda: reevaluate_all.delay(day.isoformat(), StatusChange.Cause.CATALOG_CHANGED, detail), robust=True
+    )
 
 
 def notify_range(*, first_id: int, last_id: int | None, day: datetime.date) -> dict:

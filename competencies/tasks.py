@@ -59,9 +59,20 @@ _RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 30, "retry_backoff
 
 
 @shared_task(name="competencies.tasks.evaluate_batch", **_RETRY)
-def evaluate_batch(day: str, first_id: int, last_id: int | None) -> dict:
+def evaluate_batch(day: str, first_id: int, last_id: int | None, cause: str | None = None, cause_detail: str = "") -> dict:
     """Step 2 for organizations with ids in [first_id, last_id] (open-ended when last_id is None)."""
-    return vars(nightly.evaluate_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day)))
+    return vars(nightly.evaluate_range(
+        first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day), cause=cause, cause_detail=cause_detail
+    ))
+
+
+@shared_task(name="competencies.tasks.reevaluate_all")
+def reevaluate_all(day: str, cause: str | None = None, cause_detail: str = "") -> dict:
+    """Every organization re-evaluated as of `day`, one `evaluate_batch` per range (after a catalog change)."""
+    ranges = list(nightly.organization_ranges())
+    for first_id, last_id in ranges:
+        evaluate_batch.si(day, first_id, last_id, cause, cause_detail).apply_async()
+    return {"day": day, "ranges": len(ranges)}
 
 
 @shared_task(name="competencies.tasks.notify_batch", **_RETRY)

@@ -7,8 +7,10 @@ written, and the command exits non-zero.
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from competencies.catalog import DEFAULT_CATALOG_PATH, CatalogError, load_catalog_file
+from competencies.nightly import catalog_changed, reevaluate_everyone_on_commit
 
 
 def summary(counts: dict[str, dict[str, int]]) -> str:
@@ -43,4 +45,9 @@ class Command(BaseCommand):
                 self.stderr.write(line)
             n = len(exc.problems)
             raise CommandError(f"catalog refused: {n} problem{'s' if n != 1 else ''}") from exc
-        self.stdout.write(f"Catalog {path} loaded: {summary(counts)}")
+        line = f"Catalog {path} loaded: {summary(counts)}"
+        if catalog_changed(counts):
+            today = timezone.localdate()
+            reevaluate_everyone_on_commit(day=today)
+            line += f"; every organization re-evaluated as of {today} (queued)"
+        self.stdout.write(line)
