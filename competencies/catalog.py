@@ -682,7 +682,7 @@ def read_catalog_file(path: str | Path) -> Any:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise CatalogError([("", f"unsupported file type {path.suffix or '(none)'!r}: use .yaml, .yml or .json")], source=source)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, if an editor wrote one, is not content
     except UnicodeDecodeError:
         raise CatalogError([("", "cannot read the file: it is not UTF-8 text")], source=source) from None
     except OSError as exc:

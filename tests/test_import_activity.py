@@ -621,3 +621,19 @@ def test_the_command_re_evaluates_the_organizations_it_touched(catalog, django_c
         call_command("import_activity", str(path), stdout=io.StringIO())
     status = cm.CompetencyStatus.objects.get(organization__mpn_id="1234567")
     assert status.effective_level == "silver"
+
+
+def test_it_reads_a_file_that_starts_with_a_byte_order_mark(catalog, tmp_path):
+    path = tmp_path / "with-bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + SAMPLE.read_bytes())
+    out = io.StringIO()
+    call_command("import_activity", str(path), stdout=out)
+    assert out.getvalue().startswith("14 records imported")
+
+
+def test_it_reads_stdin_that_starts_with_a_byte_order_mark(catalog, monkeypatch):
+    raw = io.BytesIO(b"\xef\xbb\xbf" + SAMPLE.read_bytes())
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(raw, encoding="latin-1"))  # the command re-reads its bytes
+    out = io.StringIO()
+    call_command("import_activity", "-", stdout=out)
+    assert out.getvalue().startswith("14 records imported")

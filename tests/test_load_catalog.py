@@ -627,3 +627,10 @@ def test_the_bundled_catalog_is_what_the_evaluation_engine_reads():
     assert evaluate(organization_ids=[org.pk], day=day)[(org.pk, data_platform.pk)].evaluated_level == "none"
     certified_employee(org, "DP-FOUNDATIONS", "70-764")  # the same two people: assessment and an exam each
     assert evaluate(organization_ids=[org.pk], day=day)[(org.pk, data_platform.pk)].evaluated_level == "silver"
+
+
+def test_it_reads_a_json_catalog_that_starts_with_a_byte_order_mark(db, tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(read_catalog_file(SMALL), default=str).encode())
+    load_catalog_file(path)
+    assert Credential.objects.filter(code="70-533").exists()

@@ -1,3 +1,4 @@
+import io
 import sys
 import time
 
@@ -21,7 +22,13 @@ class Command(BaseCommand):
     def handle(self, *args, path, **options):
         started = time.perf_counter()
         try:
-            stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+            # utf-8-sig: a file saved by an editor that writes a byte-order mark reads as plain UTF-8.
+            if path != "-":
+                stream = open(path, encoding="utf-8-sig")
+            elif hasattr(sys.stdin, "buffer"):
+                stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
+            else:  # already text (a test, an embedding program)
+                stream = sys.stdin
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
