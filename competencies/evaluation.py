@@ -399,9 +399,9 @@ class OrganizationFacts:
         Only the holders of the employee's own credentials change (a page with 2,000 members asks
         this once per contributor), and metric sums do not depend on people: they are shared.
         """
-        members = {e: n for e, n in self.members.items() if e != employee_id}
-        held = {e: c for e, c in self.held.items() if e != employee_id}
-        holders = dict(self.holders)
+        members, held, holders = dict(self.members), dict(self.held), dict(self.holders)  # copies at C speed
+        members.pop(employee_id, None)
+        held.pop(employee_id, None)
         for credential_id in self.held.get(employee_id, ()):
             holders[credential_id] = holders[credential_id] - {employee_id}
         return replace(self, members=members, held=held, holders=holders, _sums=self._sums)
