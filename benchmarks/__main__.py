@@ -19,14 +19,15 @@ only and log under var/bench/logs/.
 from __future__ import annotations
 
 import argparse
-import os
 import datetime
 import json
+import os
 import platform
 import resource
 import secrets
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import generate
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--database", default=None, help="benchmark database name (default pc_bench_<orgs>)")
     parser.add_argument("--reload", action="store_true", help="load the data again even if already there")
     parser.add_argument("--only", default="evaluation,nightly,pages,import",
-                        help="comma-separated parts to run (default: evaluation,nightly,pages,import)")
+                        help="comma-separated parts to run (default: evaluation,nightly,pages,import; "
+                        "nightly is memory and workers)")
     parser.add_argument("--import-orgs", type=int, default=None, help="organizations of the import figure "
                         "(default: --orgs up to 10,000, the importer holds a file in memory; 0 skips it)")
     sub = parser.add_subparsers(dest="command")
@@ -73,6 +75,9 @@ def _setup() -> None:
     # The servers the benchmark starts run production's settings, which refuse a development key; they
     # share this process's key so the sessions made here sign them in.
     os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+    # WhiteNoise warns that STATIC_ROOT is missing when the test client builds the middleware: no
+    # collectstatic is needed here (the servers serve from the apps' static folders).
+    warnings.filterwarnings("ignore", message="No directory at")
     import django
 
     django.setup()
@@ -139,8 +144,12 @@ def _bench(args) -> int:
     else:
         print(f"data set of {args.orgs:,} organizations (seed {args.seed}) already loaded")
     parts = {part for part in args.only.split(",") if part}  # --only "": load the data set, measure nothing
-    if unknown := parts - {"evaluation", "nightly", "pages", "import"}:
+    if "nightly" in parts:
+        parts |= {"memory", "workers"}
+    if unknown := parts - {"evaluation", "nightly", "memory", "workers", "pages", "import"}:
         raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}")
+    if parts & {"workers", "pages"} and not settings.CELERY_BROKER_URL.startswith("redis://"):
+        raise SystemExit("make bench needs Redis for the Celery figures: set CELERY_BROKER_URL=redis://host:6379/N")
     settings.EVALUATION_BATCH_SIZE = args.batch_size or settings.EVALUATION_BATCH_SIZE
     log_dir = Path(settings.VAR_DIR) / "bench" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -148,10 +157,17 @@ def _bench(args) -> int:
     if "evaluation" in parts:
         print()
         evaluation_bench.run(day=generate.DAY, batch_size=settings.EVALUATION_BATCH_SIZE)
-    if "nightly" in parts:
+    if parts & {"memory", "workers"}:
         print()
-        # Days after the evaluation figure's (it stores statuses as of DAY and the day after).
-        nightly_bench.run(day=generate.DAY + datetime.timedelta(days=2), log_dir=log_dir)
+        # Each run takes the next day after any stored status (the evaluation figure stores them as of DAY
+        # and the day after), so that each is a night after the one before and no status is newer.
+        from django.db.models import Max
+
+        from competencies.models import CompetencyStatus
+
+        latest = CompetencyStatus.objects.aggregate(latest=Max("as_of"))["latest"] or generate.DAY
+        first = max(generate.DAY + datetime.timedelta(days=2), latest + datetime.timedelta(days=1))
+        nightly_bench.run(day=first, log_dir=log_dir, memory="memory" in parts, workers="workers" in parts)
     if "pages" in parts:
         print()
         pages_bench.run(log_dir=log_dir)

@@ -28,6 +28,7 @@ from django.conf import settings
 from competencies.models import CompetencyStatus, Organization
 
 from . import processes
+from .evaluation_bench import vacuum_statuses
 
 RESULT = "NIGHTLY-RESULT "
 
@@ -98,14 +99,25 @@ def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path)
     return {"workers": workers, "seconds": seconds, "peak_rss": max(peaks, default=0)}
 
 
-def run(*, day: datetime.date, log_dir: Path, out=print) -> dict:
-    """Every nightly figure; `day` is the first day to run (each run takes the next one)."""
+def run(*, day: datetime.date, log_dir: Path, memory: bool = True, workers: bool = True, out=print) -> dict:
+    """The nightly figures (`memory`, `workers`); `day` is the first day to run (each run takes the next one)."""
     organizations = Organization.objects.count()
     pairs = organizations * _competencies()
     small = max(settings.EVALUATION_BATCH_SIZE, organizations // 10)
     out(f"nightly run (evaluate, notify, remind by ranges of {settings.EVALUATION_BATCH_SIZE:,} organizations)")
-    memory = []
+    figures = {"memory": [], "sharded": []}
+    if memory:
+        day = _memory(small, organizations, day=day, results=figures["memory"], out=out)
+    if workers:
+        day = _workers(organizations, pairs, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
+    figures["next_day"] = day
+    return figures
+
+
+def _memory(small: int, organizations: int, *, day: datetime.date, results: list, out) -> datetime.date:
+    memory = results
     for limit in (small, organizations):
+        vacuum_statuses()  # each run is a night after the last one, when autovacuum has been by
         figures = _memory_run(limit=limit, day=day)
         memory.append(figures)
         out(f"  one process, {figures['organizations']:>9,} organizations  {figures['seconds']:8.2f} s"
@@ -115,8 +127,13 @@ def run(*, day: datetime.date, log_dir: Path, out=print) -> dict:
     grew = memory[1]["peak_rss"] - memory[0]["peak_rss"]
     factor = memory[1]["organizations"] / memory[0]["organizations"]
     out(f"  peak memory for {factor:.0f}× the organizations: {grew / 2**20:+,.0f} MiB (target: flat, by batching)")
-    sharded = []
+    return day
+
+
+def _workers(organizations: int, pairs: int, *, day: datetime.date, log_dir: Path, results: list, out):
+    sharded = results
     for workers in (1, 2):
+        vacuum_statuses()
         figures = _sharded_run(workers=workers, day=day, pairs=pairs, log_dir=log_dir)
         sharded.append(figures)
         ratio = "" if workers == 1 else f"  {sharded[0]['seconds'] / figures['seconds']:.2f}× faster than one worker"
@@ -124,7 +141,7 @@ def run(*, day: datetime.date, log_dir: Path, out=print) -> dict:
             f"  {organizations / figures['seconds']:8,.0f} organizations/s"
             f"  peak RSS of a pool process {figures['peak_rss'] / 2**20:,.0f} MiB{ratio}")
         day += datetime.timedelta(days=1)
-    return {"memory": memory, "sharded": sharded, "next_day": day}
+    return day
 
 
 def _competencies() -> int:
