@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from competencies.models import CompetencyStatus, Organization
+from competencies.models import CompetencyStatus, Organization, Override, OverrideAudit
 
 from . import processes
 from .evaluation_bench import vacuum_statuses
@@ -106,10 +106,16 @@ def run(*, day: datetime.date, log_dir: Path, memory: bool = True, workers: bool
     small = max(settings.EVALUATION_BATCH_SIZE, organizations // 10)
     out(f"nightly run (evaluate, notify, remind by ranges of {settings.EVALUATION_BATCH_SIZE:,} organizations)")
     figures = {"memory": [], "sharded": []}
-    if memory:
-        day = _memory(small, organizations, day=day, results=figures["memory"], out=out)
-    if workers:
-        day = _workers(organizations, pairs, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
+    active = list(Override.objects.filter(state=Override.State.ACTIVE).values_list("pk", flat=True))
+    try:
+        if memory:
+            day = _memory(small, organizations, day=day, results=figures["memory"], out=out)
+        if workers:
+            day = _workers(organizations, pairs, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
+    finally:
+        # The nights expire overrides as they go: put them back, so the data set stays as it was loaded.
+        OverrideAudit.objects.filter(override_id__in=active, action=OverrideAudit.Action.EXPIRE).delete()
+        Override.objects.filter(pk__in=active).update(state=Override.State.ACTIVE)
     figures["next_day"] = day
     return figures
 
