@@ -41,7 +41,7 @@ run: setup
 test: translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## bench: the benchmark suite (needs PostgreSQL: DATABASE_URL)
+## bench: the benchmark suite (needs PostgreSQL and Redis: DATABASE_URL, CELERY_BROKER_URL; wrk for the pages)
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks $(BENCH_ARGS)
 

@@ -2,22 +2,32 @@
 
     python -m benchmarks [--orgs N] [--seed S] [--batch-size B] [--database NAME] [--reload]
     python -m benchmarks generate [--orgs N] [--seed S] --out DIR
+    python -m benchmarks nightly-run --limit N --day D   (internal: one process of the nightly memory figure)
 
 The benchmark needs PostgreSQL (DATABASE_URL): it uses a dedicated
 database on the same server (`pc_bench_<orgs>` unless `--database` says
 otherwise), created and migrated when missing, loads the generated data
 when that database does not hold this size and seed yet, then prints every
-figure beside its floor, measured in the same run on the same data.
+figure beside its floor, measured in the same run on the same data:
+evaluation (engine against a set-based SQL floor), the nightly run (peak
+memory at two sizes; one and two Celery workers), the pages (queries, load
+against a trivial view, re-association latency) and import (against a plain
+JSON parse). Servers it starts (gunicorn, Celery workers) listen on loopback
+only and log under var/bench/logs/.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import platform
 import resource
+import secrets
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import generate
@@ -33,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: EVALUATION_BATCH_SIZE)")
     parser.add_argument("--database", default=None, help="benchmark database name (default pc_bench_<orgs>)")
     parser.add_argument("--reload", action="store_true", help="load the data again even if already there")
+    parser.add_argument("--only", default="evaluation,nightly,pages,import",
+                        help="comma-separated parts to run (default: evaluation,nightly,pages,import; "
+                        "nightly is memory and workers)")
     parser.add_argument("--import-orgs", type=int, default=None, help="organizations of the import figure "
                         "(default: --orgs up to 10,000, the importer holds a file in memory; 0 skips it)")
     sub = parser.add_subparsers(dest="command")
@@ -40,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--orgs", type=int, default=generate.DEFAULT_ORGS)
     gen.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
     gen.add_argument("--out", type=Path, required=True)
+    run = sub.add_parser("nightly-run", help="internal: the nightly steps for the first N organizations")
+    run.add_argument("--limit", type=int, required=True)
+    run.add_argument("--day", type=datetime.date.fromisoformat, required=True)
     return parser
 
 
@@ -56,6 +72,12 @@ def _setup() -> None:
     """Set Django up; refuse anything but PostgreSQL."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnercenter.settings.local")
     os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory: not what production does
+    # The servers the benchmark starts run production's settings, which refuse a development key; they
+    # share this process's key so the sessions made here sign them in.
+    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+    # WhiteNoise warns that STATIC_ROOT is missing when the test client builds the middleware: no
+    # collectstatic is needed here (the servers serve from the apps' static folders).
+    warnings.filterwarnings("ignore", message="No directory at")
     import django
 
     django.setup()
@@ -107,7 +129,7 @@ def _bench(args) -> int:
     _setup()
     from django.conf import settings
 
-    from . import evaluation_bench, import_bench, load
+    from . import evaluation_bench, import_bench, load, nightly_bench, pages_bench
 
     name = args.database or f"pc_bench_{args.orgs}"
     use_database(name)
@@ -121,15 +143,57 @@ def _bench(args) -> int:
               + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
     else:
         print(f"data set of {args.orgs:,} organizations (seed {args.seed}) already loaded")
-    print()
-    evaluation_bench.run(day=generate.DAY, batch_size=args.batch_size or settings.EVALUATION_BATCH_SIZE)
+    parts = {part for part in args.only.split(",") if part}  # --only "": load the data set, measure nothing
+    if "nightly" in parts:
+        parts |= {"memory", "workers"}
+    if unknown := parts - {"evaluation", "nightly", "memory", "workers", "pages", "import"}:
+        raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}")
+    if parts & {"workers", "pages"} and not settings.CELERY_BROKER_URL.startswith("redis://"):
+        raise SystemExit("make bench needs Redis for the Celery figures: set CELERY_BROKER_URL=redis://host:6379/N")
+    settings.EVALUATION_BATCH_SIZE = args.batch_size or settings.EVALUATION_BATCH_SIZE
+    log_dir = Path(settings.VAR_DIR) / "bench" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"load average {_load_average()} (the machine is shared: figures are best of a few runs where noted)")
+    if "evaluation" in parts:
+        print()
+        evaluation_bench.run(day=generate.DAY, batch_size=settings.EVALUATION_BATCH_SIZE)
+    if parts & {"memory", "workers"}:
+        print()
+        # Each run takes the next day after any stored status (the evaluation figure stores them as of DAY
+        # and the day after), so that each is a night after the one before and no status is newer.
+        from django.db.models import Max
+
+        from competencies.models import CompetencyStatus
+
+        latest = CompetencyStatus.objects.aggregate(latest=Max("as_of"))["latest"] or generate.DAY
+        first = max(generate.DAY + datetime.timedelta(days=2), latest + datetime.timedelta(days=1))
+        nightly_bench.run(day=first, log_dir=log_dir, memory="memory" in parts, workers="workers" in parts)
+    if "pages" in parts:
+        print()
+        pages_bench.run(log_dir=log_dir)
     import_orgs = min(args.orgs, 10_000) if args.import_orgs is None else args.import_orgs
-    if import_orgs:
+    if import_orgs and "import" in parts:
         print()
         loaded = import_bench.levels_by_name(generate.DAY) if import_orgs == args.orgs else None
         import_bench.run(orgs=import_orgs, seed=args.seed, use_database=use_database, loaded_levels=loaded)
     print()
-    print(f"peak RSS of the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    print(f"peak RSS of the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
+          f"load average {_load_average()}")
+    return 0
+
+
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _nightly_run(args) -> int:
+    """One process of the nightly memory figure: Django set up from the environment the parent gave."""
+    import django
+
+    django.setup()
+    from . import nightly_bench
+
+    print(nightly_bench.RESULT + json.dumps(nightly_bench.run_subset(limit=args.limit, day=args.day)))
     return 0
 
 
@@ -138,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "nightly-run":
+        return _nightly_run(args)
     return _bench(args)
 
 

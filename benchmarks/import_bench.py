@@ -9,6 +9,7 @@ evaluation data stays as it is. Its levels are then compared with those of the d
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from competencies.catalog import load_catalog_file
 from competencies.importer import import_activity
 
 from . import floor, generate, load
-from .evaluation_bench import PeakMemory
+from .evaluation_bench import PeakMemory, WriteTimer
 
 
 def data_files(*, orgs: int, seed: int) -> Path:
@@ -54,6 +55,17 @@ def levels_by_name(day) -> set[tuple[str, str, int, int]]:
     return {(mpn[o], slug[c], evaluated, effective) for o, c, evaluated, effective in rows}
 
 
+class _Phases(logging.Handler):
+    """Keeps the importer's debug lines: how long it parsed, loaded, replayed and wrote."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) -> dict:
     """Import `orgs` organizations' generated activity on the import database; print the figure."""
     files = data_files(orgs=orgs, seed=seed)
@@ -65,11 +77,20 @@ def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) ->
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(load.EMPTIED)} RESTART IDENTITY CASCADE")
     load_catalog_file(files / "catalog.yaml")
-    with PeakMemory() as memory:
-        started = time.perf_counter()
-        with open(activity, encoding="utf-8") as f:
-            result = import_activity(lines=f, source=str(activity))
-        seconds = time.perf_counter() - started
+    phases = _Phases()
+    importer_log = logging.getLogger("competencies.importer")
+    importer_log.addHandler(phases)
+    level, importer_log.level = importer_log.level, logging.DEBUG  # its own timing of each phase
+    importer_log.propagate = False
+    try:
+        with PeakMemory() as memory, WriteTimer() as writes:
+            started = time.perf_counter()
+            with open(activity, encoding="utf-8") as f:
+                result = import_activity(lines=f, source=str(activity))
+            seconds = time.perf_counter() - started
+    finally:
+        importer_log.removeHandler(phases)
+        importer_log.level, importer_log.propagate = level, True
     imported = levels_by_name(generate.DAY)
     mismatches = None if loaded_levels is None else len(imported ^ loaded_levels)
 
@@ -77,6 +98,10 @@ def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) ->
     out(f"  parse only (json.loads per line)             {parse_seconds:8.2f} s  {records / parse_seconds:10,.0f} records/s")
     out(f"  import_activity (all or nothing, bulk)        {seconds:8.2f} s  {result.records / seconds:10,.0f} records/s"
         f"  {seconds / parse_seconds:6.1f}× parse (issue 7 target: within 5×)  peak RSS {memory.peak / 2**20:,.0f} MiB")
+    for message in phases.messages:
+        out(f"    the importer's phases: {message.split(': ', 1)[-1]}")
+    out(f"    of the writing: UPDATE/INSERT statements and the commit (where PostgreSQL checks each new row's "
+        f"deferred foreign keys) {writes.seconds:.1f} s, the rest is COPY")
     if mismatches is not None:
         out(f"  levels of the imported data vs the COPY-loaded data: {mismatches} mismatches")
     return {"records": records, "parse": parse_seconds, "import": seconds, "peak_rss": memory.peak,

@@ -1,8 +1,6 @@
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from .selectors import organization_of
-
 
 def organization(request):
     """The signed-in employee's organization, for the layout, and its open notifications for the banner.
@@ -13,7 +11,9 @@ def organization(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"current_organization": None, "dashboard_notifications": []}
-    current = organization_of(user)
+    from .views import request_organization  # the view may have read it already: once per request
+
+    current = request_organization(request)
 
     def notifications():
         if current is None:

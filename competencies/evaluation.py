@@ -6,9 +6,9 @@ requirement's contributors and gap, the employees one credential away, and
 the key people, with a FIXED number of queries whatever the number of
 organizations, employees or competencies:
 
-- the catalog (competencies, options, requirements, the credentials and
-  metrics they name): 5 queries, once per call, or none when the caller
-  passes a `Catalog` it loaded for several batches;
+- the catalog (competencies, options with their requirements, the
+  credentials and metrics they name): 4 queries, once per call, or none
+  when the caller passes a `Catalog` it loaded for several batches;
 - per call: the organizations (market), the associations covering D, the
   valid earned credentials of those employees restricted to the codes the
   catalog uses, the metric values in the largest window (for a batch: their
@@ -60,6 +60,7 @@ import contextlib
 import datetime
 import gc
 import itertools
+import json
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,7 +69,8 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import F, Lookup, Q, Sum
+from django.db.models import F, Lookup, Q, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -262,30 +264,66 @@ class Catalog:
         return ids
 
 
+class _Compiled(NamedTuple):
+    """The last catalog compiled in this process, with the rows it was compiled from."""
+
+    rows: tuple  # (competencies, options with their requirements) as read
+    requirements: list  # (pk, option_id, kind, position, params) parsed from those rows
+    codes: frozenset[str]
+    slugs: frozenset[str]
+    lookups: tuple  # (credentials, metrics) as read
+    catalog: Catalog
+
+
+_last_compiled: _Compiled | None = None
+
+
 def catalog_snapshot() -> Catalog:
-    """The catalog as the engine needs it: 5 queries (competencies, options, requirements, credentials, metrics)."""
-    competencies = list(
+    """The catalog as the engine needs it: 4 queries (competencies; options with their requirements; the
+    credentials and the metrics the requirements name).
+
+    Compiling the rows costs more than reading them (every page load takes a snapshot), so the last
+    catalog compiled in the process is reused when the same rows are read again; any change to the
+    catalog reads different rows and is compiled afresh. Nothing is cached that the 4 queries do not
+    confirm.
+    """
+    global _last_compiled
+    competencies = tuple(
         Competency.objects.order_by("center__position", "position", "name", "pk").values_list("pk", "slug", "name")
     )
-    options = list(AttainmentOption.objects.order_by().values_list("pk", "competency_id", "level", "name", "position"))
-    requirements = list(Requirement.objects.order_by().values_list("pk", "option_id", "kind", "position", "params"))
-
-    codes: set[str] = set()
-    slugs: set[str] = set()
-    for _pk, _option, kind, _pos, params in requirements:
-        handler = REQUIREMENT_KINDS.get(kind)
-        if handler is not None:
-            codes |= handler.credential_codes(params)
-            slugs |= set(handler.metric_windows(params))
-    credentials = list(
-        Credential.objects.filter(code__in=codes).order_by().values_list("pk", "code", "accepted_until")
-    )
-    metrics = {
-        slug: MetricSpec(pk, slug, name, unit)
-        for pk, slug, name, unit in (
-            Metric.objects.filter(slug__in=slugs).order_by().values_list("pk", "slug", "name", "unit")
+    # One row per requirement, or one with no requirement for an option without any (a LEFT JOIN).
+    options = tuple(
+        AttainmentOption.objects.order_by("pk", "requirements__pk").values_list(
+            "pk", "competency_id", "level", "name", "position",
+            "requirements__pk", "requirements__kind", "requirements__position",
+            Cast("requirements__params", TextField()),
         )
-    }
+    )
+    cached = _last_compiled
+    if cached is not None and cached.rows == (competencies, options):
+        requirements, codes, slugs = cached.requirements, cached.codes, cached.slugs
+    else:
+        cached = None
+        requirements = [
+            (pk, option_id, kind, position, json.loads(params))
+            for option_id, _c, _l, _n, _p, pk, kind, position, params in options
+            if pk is not None
+        ]
+        codes, slugs = set(), set()
+        for _pk, _option, kind, _pos, params in requirements:
+            handler = REQUIREMENT_KINDS.get(kind)
+            if handler is not None:
+                codes |= handler.credential_codes(params)
+                slugs |= set(handler.metric_windows(params))
+        codes, slugs = frozenset(codes), frozenset(slugs)
+    credentials = tuple(
+        Credential.objects.filter(code__in=codes).order_by("pk").values_list("pk", "code", "accepted_until")
+    )
+    metric_rows = tuple(Metric.objects.filter(slug__in=slugs).order_by("pk").values_list("pk", "slug", "name", "unit"))
+    if cached is not None and cached.lookups == (credentials, metric_rows):
+        return cached.catalog
+
+    metrics = {slug: MetricSpec(pk, slug, name, unit) for pk, slug, name, unit in metric_rows}
     ids_by_code = {code: pk for pk, code, _until in credentials}
     lookups = _Lookups(ids_by_code=ids_by_code, metrics=metrics)
 
@@ -299,13 +337,14 @@ def catalog_snapshot() -> Catalog:
         reqs_by_option[option_id].append(RequirementSpec(pk, kind, params, compiled, handler or _UNKNOWN))
 
     options_by_competency: dict[int, list] = defaultdict(list)
+    distinct_options = {row[0]: row[:5] for row in options}.values()
     for pk, competency_id, level, name, position in sorted(
-        options, key=lambda o: (o[1], LEVEL_RANK.get(o[2], 9), o[4], o[0])
+        distinct_options, key=lambda o: (o[1], LEVEL_RANK.get(o[2], 9), o[4], o[0])
     ):
         options_by_competency[competency_id].append(OptionSpec(pk, level, name, tuple(reqs_by_option[pk])))
 
     specs = tuple(CompetencySpec(pk, slug, name, tuple(options_by_competency[pk])) for pk, slug, name in competencies)
-    return Catalog(
+    catalog = Catalog(
         competencies=specs,
         credential_codes={pk: code for pk, code, _until in credentials},
         accepted_until={pk: until for pk, _code, until in credentials if until is not None},
@@ -314,6 +353,8 @@ def catalog_snapshot() -> Catalog:
         by_id={c.id: c for c in specs},
         plan=_Plan.compile(specs),
     )
+    _last_compiled = _Compiled((competencies, options), requirements, codes, slugs, (credentials, metric_rows), catalog)
+    return catalog
 
 
 # ---------------------------------------------------------------------------
@@ -356,10 +397,17 @@ class OrganizationFacts:
         return self._sums[key]
 
     def without(self, employee_id: int) -> OrganizationFacts:
-        """The same organization had `employee_id` left: what "key people" re-evaluates."""
-        members = {e: n for e, n in self.members.items() if e != employee_id}
-        held = {e: c for e, c in self.held.items() if e != employee_id}
-        return replace(self, members=members, held=held, holders={}, _sums={})
+        """The same organization had `employee_id` left: what "key people" re-evaluates.
+
+        Only the holders of the employee's own credentials change (a page with 2,000 members asks
+        this once per contributor), and metric sums do not depend on people: they are shared.
+        """
+        members, held, holders = dict(self.members), dict(self.held), dict(self.holders)  # copies at C speed
+        members.pop(employee_id, None)
+        held.pop(employee_id, None)
+        for credential_id in self.held.get(employee_id, ()):
+            holders[credential_id] = holders[credential_id] - {employee_id}
+        return replace(self, members=members, held=held, holders=holders, _sums=self._sums)
 
 
 # ---------------------------------------------------------------------------
@@ -847,6 +895,7 @@ def evaluate(
     day: datetime.date,
     details: bool = False,
     catalog: Catalog | None = None,
+    competency_ids: Iterable[int] | None = None,
 ) -> dict[tuple[int, int], CompetencyResult]:
     """Every competency of the catalog for every organization, as of `day`.
 
@@ -854,21 +903,28 @@ def evaluate(
     included, keyed by `(organization_id, competency_id)`. Unknown
     organization ids are left out. `details=True` adds the words (summary,
     gap), contributors, employees one credential away and key people: what
-    the competency page shows for one organization. The caller batches
-    (see `batched`); the query count does not depend on the batch.
+    the competency page shows for one organization. `competency_ids` keeps
+    only those competencies (the competency page needs one: key people
+    re-evaluate it once per contributor). The caller batches (see
+    `batched`); the query count does not depend on the batch.
     """
     ids = sorted({int(i) for i in organization_ids})
     if not ids:
         return {}
     catalog = catalog if catalog is not None else catalog_snapshot()
     plan = catalog.plan if catalog.plan is not None else _Plan.compile(catalog.competencies)
+    wanted = None if competency_ids is None else {int(c) for c in competency_ids}
     if not details and plan.batchable:
-        return _evaluate_batch(ids, day, catalog, plan)
+        results = _evaluate_batch(ids, day, catalog, plan)
+        if wanted is not None:
+            results = {key: result for key, result in results.items() if key[1] in wanted}
+        return results
     facts_by_org, overrides = _load(ids, day, catalog)
+    competencies = [c for c in catalog.competencies if wanted is None or c.id in wanted]
 
     results: dict[tuple[int, int], CompetencyResult] = {}
     for org_id, facts in facts_by_org.items():
-        for competency in catalog.competencies:
+        for competency in competencies:
             override = overrides.get((org_id, competency.id))
             results[(org_id, competency.id)] = _evaluate_competency(competency, facts, override, details=details)
     return results

@@ -49,9 +49,19 @@ from .services import (
 PEOPLE_PAGE_SIZE = 50
 
 
+def request_organization(request):
+    """The signed-in employee's organization today, read once per request: the view and the layout's
+    context processor both need it."""
+    today = timezone.localdate()
+    cached = getattr(request, "_organization_of", None)
+    if cached is None or cached[0] != today:
+        cached = request._organization_of = (today, organization_of(request.user, day=today))
+    return cached[1]
+
+
 def organization_or_404(request):
     """The signed-in employee's organization; an employee with none sees nothing of anyone's."""
-    organization = organization_of(request.user, day=timezone.localdate())
+    organization = request_organization(request)
     if organization is None:
         raise Http404("You are not associated with an organization.")
     return organization
@@ -60,7 +70,7 @@ def organization_or_404(request):
 @login_required
 def dashboard_home(request):
     today = timezone.localdate()
-    organization = organization_of(request.user, day=today)
+    organization = request_organization(request)
     context = {"organization": organization, "today": today, "invitations": invitations_received(request.user, day=today)}
     if organization is not None:
         groups = competency_overview(organization, day=today)
@@ -90,7 +100,9 @@ def competency_detail(request, slug):
     organization = organization_or_404(request)
     competency = get_object_or_404(Competency.objects.select_related("center"), slug=slug)
     today = timezone.localdate()
-    result = evaluate(organization_ids=[organization.pk], day=today, details=True)[(organization.pk, competency.pk)]
+    result = evaluate(
+        organization_ids=[organization.pk], day=today, details=True, competency_ids=[competency.pk]
+    )[(organization.pk, competency.pk)]
     return render(
         request,
         "competencies/detail.html",
@@ -107,7 +119,7 @@ def competency_detail(request, slug):
 @login_required
 def certifications(request):
     today = timezone.localdate()
-    target = organization_of(request.user, day=today)
+    target = request_organization(request)
     current = current_association(request.user)
     return render(
         request,

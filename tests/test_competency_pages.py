@@ -91,3 +91,31 @@ def test_associating_with_another_organization_than_ones_own_is_refused(client, 
     response = client.post(reverse("dashboard:associate"), {"mpn_id": other_org.mpn_id})
     assert response.status_code == 404
     assert not Association.objects.filter(employee=teammate, organization=other_org).exists()
+
+
+def _page_queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_each_page_costs_the_same_queries_for_a_small_and_a_large_organization_and_at_most_15(
+    client, teammate, org, other_org, cloud
+):
+    from .factories import certified_employee
+
+    big = EmployeeFactory(email="big@northwind.example")
+    AssociationFactory(employee=big, organization=other_org)
+    for _ in range(60):
+        certified_employee(other_org, "70-533", starts_on=datetime.date(2025, 1, 1))
+    urls = [reverse("dashboard:home"), reverse("dashboard:competencies"),
+            reverse("dashboard:competency", args=["cloud-platform"])]
+    counts = {}
+    for who in (teammate, big):
+        client.force_login(who)
+        counts[who.pk] = [_page_queries(client, url) for url in urls]
+    assert counts[teammate.pk] == counts[big.pk]
+    assert max(counts[big.pk]) <= 15  # docs/performance.md: the page budget

@@ -1,0 +1,156 @@
+"""The nightly figures: its peak memory at two sizes, and the run shared by one and by two Celery workers.
+
+- memory: the nightly steps (`competencies.nightly`: evaluate, notify,
+  remind, range by range) for the first N/10 and then all N organizations,
+  each in a fresh process, whose peak resident memory is read at the end.
+  Batching should keep it flat: the second size holds no more than the first.
+- workers: `competencies.tasks.run_nightly` queued on the broker, with one
+  and then two worker processes taking the ranges' chains; timed from the
+  queueing until every organization's statuses are as of the day and the
+  broker is idle.
+
+Each run is a later day than the one before, so each is the nightly steady
+state (statuses stored the day before).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from competencies.models import CompetencyStatus, Organization, Override, OverrideAudit
+
+from . import processes
+from .evaluation_bench import vacuum_statuses
+
+RESULT = "NIGHTLY-RESULT "
+
+
+def run_subset(*, limit: int | None, day: datetime.date) -> dict:
+    """In this process: the nightly steps for the first `limit` organizations (all when None), range by range,
+    as `nightly.run_nightly` runs them; returns the figures."""
+    from competencies import nightly
+
+    # VmHWM, not ru_maxrss: Linux carries a parent's ru_maxrss over fork and exec into the child.
+    baseline = processes.peak_rss(os.getpid())
+    ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True)[:limit])
+    size = settings.EVALUATION_BATCH_SIZE
+    ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+    started = time.perf_counter()
+    nightly.expire_overrides(day=day)
+    for first_id, last_id in ranges:
+        nightly.evaluate_range(first_id=first_id, last_id=last_id, day=day)
+        nightly.notify_range(first_id=first_id, last_id=last_id, day=day)
+        nightly.remind_range(first_id=first_id, last_id=last_id, day=day)
+    seconds = time.perf_counter() - started
+    return {
+        "organizations": len(ids),
+        "ranges": len(ranges),
+        "seconds": seconds,
+        "baseline_rss": baseline,
+        "peak_rss": processes.peak_rss(os.getpid()),
+    }
+
+
+def _memory_run(*, limit: int, day: datetime.date) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nightly-run", "--limit", str(limit), "--day", day.isoformat()],
+        cwd=processes.ROOT, env=processes.environment(), capture_output=True, text=True,
+    )
+    for line in completed.stdout.splitlines():
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    raise RuntimeError(f"the nightly run failed:\n{completed.stdout}\n{completed.stderr}")
+
+
+def _statuses_as_of(day: datetime.date) -> int:
+    return CompetencyStatus.objects.filter(as_of=day).count()
+
+
+def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path) -> dict:
+    from competencies.tasks import run_nightly
+    from partnercenter.celery import app
+
+    with processes.celery_workers(workers, log_dir=log_dir) as procs:
+        started = time.perf_counter()
+        run_nightly.delay(day.isoformat())
+        # The broker first, the count only once it is idle: counting 400,000 statuses ten times a second
+        # would take a core from the database the workers use.
+        idle_since = None
+        while True:
+            time.sleep(0.1)
+            if not processes.broker_idle(app, workers=workers):
+                idle_since = None
+                continue
+            idle_since = idle_since or time.perf_counter()
+            if time.perf_counter() - idle_since > 0.5 and _statuses_as_of(day) >= pairs:
+                break  # idle twice, half a second apart: no chain was between two of its steps
+            if time.perf_counter() - started > 3 * 3600:
+                raise RuntimeError("the nightly run did not finish in 3 hours")
+        seconds = idle_since - started
+        peaks = [processes.peak_rss(child) for p in procs for child in processes.worker_children(p.pid)]
+    return {"workers": workers, "seconds": seconds, "peak_rss": max(peaks, default=0)}
+
+
+def run(*, day: datetime.date, log_dir: Path, memory: bool = True, workers: bool = True, out=print) -> dict:
+    """The nightly figures (`memory`, `workers`); `day` is the first day to run (each run takes the next one)."""
+    organizations = Organization.objects.count()
+    pairs = organizations * _competencies()
+    small = max(settings.EVALUATION_BATCH_SIZE, organizations // 10)
+    out(f"nightly run (evaluate, notify, remind by ranges of {settings.EVALUATION_BATCH_SIZE:,} organizations)")
+    figures = {"memory": [], "sharded": []}
+    active = list(Override.objects.filter(state=Override.State.ACTIVE).values_list("pk", flat=True))
+    try:
+        if memory:
+            day = _memory(small, organizations, day=day, results=figures["memory"], out=out)
+        if workers:
+            day = _workers(organizations, pairs, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
+    finally:
+        # The nights expire overrides as they go: put them back, so the data set stays as it was loaded.
+        OverrideAudit.objects.filter(override_id__in=active, action=OverrideAudit.Action.EXPIRE).delete()
+        Override.objects.filter(pk__in=active).update(state=Override.State.ACTIVE)
+    figures["next_day"] = day
+    return figures
+
+
+def _memory(small: int, organizations: int, *, day: datetime.date, results: list, out) -> datetime.date:
+    memory = results
+    for limit in (small, organizations):
+        vacuum_statuses()  # each run is a night after the last one, when autovacuum has been by
+        figures = _memory_run(limit=limit, day=day)
+        memory.append(figures)
+        out(f"  one process, {figures['organizations']:>9,} organizations  {figures['seconds']:8.2f} s"
+            f"  peak RSS {figures['peak_rss'] / 2**20:6,.0f} MiB (after Django's setup: "
+            f"{figures['baseline_rss'] / 2**20:,.0f} MiB)")
+        day += datetime.timedelta(days=1)
+    grew = memory[1]["peak_rss"] - memory[0]["peak_rss"]
+    factor = memory[1]["organizations"] / memory[0]["organizations"]
+    out(f"  peak memory for {factor:.0f}× the organizations: {grew / 2**20:+,.0f} MiB (target: flat, by batching)")
+    return day
+
+
+def _workers(organizations: int, pairs: int, *, day: datetime.date, log_dir: Path, results: list, out):
+    sharded = results
+    for workers in (1, 2):
+        vacuum_statuses()
+        figures = _sharded_run(workers=workers, day=day, pairs=pairs, log_dir=log_dir)
+        sharded.append(figures)
+        ratio = "" if workers == 1 else f"  {sharded[0]['seconds'] / figures['seconds']:.2f}× faster than one worker"
+        out(f"  Celery, {workers} worker{'s' if workers > 1 else ' '} (1 process each)  {figures['seconds']:8.2f} s"
+            f"  {organizations / figures['seconds']:8,.0f} organizations/s"
+            f"  peak RSS of a pool process {figures['peak_rss'] / 2**20:,.0f} MiB{ratio}")
+        day += datetime.timedelta(days=1)
+    return day
+
+
+def _competencies() -> int:
+    from competencies.models import Competency
+
+    return Competency.objects.count()
