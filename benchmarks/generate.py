@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 # Bump when the generator's output changes: databases and files holding an older data set are remade.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_ORGS = 10_000
 DEFAULT_SEED = 2017
 # The benchmark evaluates every organization as of this day; the data is dated around it.
@@ -221,6 +221,7 @@ def organizations(*, orgs: int = DEFAULT_ORGS, seed: int = DEFAULT_SEED, catalog
     rng = random.Random(seed * 7919 + orgs)
     by_center = _credential_codes()
     codes_by_center = [[e["code"] for e in pool] for pool in by_center]
+    retired_on = {e["code"]: e["retired_on"] for pool in by_center for e in pool if e.get("retired_on")}
     # Popular credentials are earned far more often than rare ones.
     popularity = [1.0 / (1 + n % 9) for n in range(CREDENTIALS_PER_CENTER)]
     all_codes = [code for pool in codes_by_center for code in pool]
@@ -266,6 +267,9 @@ def organizations(*, orgs: int = DEFAULT_ORGS, seed: int = DEFAULT_SEED, catalog
                     continue
                 held.add(code)
                 earned = DAY - datetime.timedelta(days=rng.randint(-20, 1600))
+                if code in retired_on and earned >= retired_on[code]:
+                    # No longer earnable from its retirement (DESIGN.md): earned as long before it instead.
+                    earned = retired_on[code] - (earned - retired_on[code]) - datetime.timedelta(days=1)
                 expires = earned + datetime.timedelta(days=rng.randint(200, 900)) if rng.random() < 0.05 else None
                 e.credentials.append((code, earned, expires))
             employees.append(e)

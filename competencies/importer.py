@@ -473,7 +473,7 @@ class _Replay:
         self.organizations: dict[str, _Upserted] = {}  # by MPN ID
         self.admins: set[tuple[str, str]] = set()  # (MPN ID, email), existing and to add
         self.new_admins: list[tuple[str, str]] = []
-        self.credentials: dict[str, tuple[int, int | None]] = {}  # code -> (pk, valid_days)
+        self.credentials: dict[str, tuple[int, int | None, datetime.date | None]] = {}  # code -> (pk, valid_days, retired_on)
         self.metrics: dict[str, int] = {}  # slug -> pk
         self.competencies: dict[str, int] = {}  # slug -> pk
         self.associations: dict[str, list[_Association]] = defaultdict(list)  # by email, in start order
@@ -559,8 +559,8 @@ class _Replay:
                 self.organization_ids[mpn_id] = pk
                 mpn_of[pk] = mpn_id
         for chunk in _chunks(codes):
-            rows = Credential.objects.filter(code__in=chunk).values_list("pk", "code", "valid_days")
-            self.credentials.update((code, (pk, valid_days)) for pk, code, valid_days in rows)
+            rows = Credential.objects.filter(code__in=chunk).values_list("pk", "code", "valid_days", "retired_on")
+            self.credentials.update((code, (pk, valid_days, retired_on)) for pk, code, valid_days, retired_on in rows)
         for chunk in _chunks(slugs):
             self.metrics.update(Metric.objects.filter(slug__in=chunk).values_list("slug", "pk"))
         for chunk in _chunks(competency_slugs):
@@ -583,7 +583,7 @@ class _Replay:
             for pk, employee_id, organization_id, mpn_id, starts_on, ends_on in rows:
                 self.organization_ids[mpn_id] = organization_id
                 self.associations[email_of[employee_id]].append(_Association(mpn_id, starts_on, ends_on, pk))
-        credential_ids = [pk for pk, _ in self.credentials.values()]
+        credential_ids = [pk for pk, *_rest in self.credentials.values()]
         for chunk in _chunks(pks(earned_of, self.employees)):
             rows = EarnedCredential.objects.filter(employee_id__in=chunk, credential_id__in=credential_ids).values_list(
                 "employee_id", "credential_id", "earned_on"
@@ -686,17 +686,20 @@ class _Replay:
         """An earned credential, keyed by employee × code × `earned_on`.
 
         `expires_on` defaults to `earned_on + valid_days` of the credential
-        when it has a validity, else none.
+        when it has a validity, else none. A retired credential is no longer
+        earnable (DESIGN.md): from its `retired_on`, a new one is refused.
         """
         self.employee_of(r.email)
         known = self.credentials.get(r.code)
         if known is None:
             raise _Bad(f"unknown credential code {r.code!r}")
-        credential_id, valid_days = known
+        credential_id, valid_days, retired_on = known
         key = (r.email, credential_id, r.earned_on)
         if key in self.earned:
             self.result.unchanged["credential"] += 1
             return
+        if retired_on is not None and r.earned_on >= retired_on:
+            raise _Bad(f"credential {r.code!r} was retired on {retired_on}: it cannot be earned on {r.earned_on}")
         expires_on = r.expires_on
         if expires_on is None and valid_days:
             expires_on = r.earned_on + datetime.timedelta(days=valid_days)

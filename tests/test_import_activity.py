@@ -442,6 +442,23 @@ def test_it_refuses_an_association_with_the_current_organization_before_the_curr
     ]
 
 
+def test_it_refuses_a_credential_earned_once_it_was_retired(catalog):
+    """DESIGN.md: a retired credential is no longer earnable (from `retired_on`, the first day it no longer holds)."""
+    CredentialFactory(code="70-534", retired_on=D(2017, 12, 31), accepted_until=D(2018, 12, 31))
+
+    def earned(on):
+        return {"type": "credential", "email": "ana@contoso.example", "code": "70-534", "earned_on": on}
+
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=jsonl(ANA, earned("2017-12-31"), earned("2018-03-01")))
+    assert failure.value.errors == [
+        (2, "credential '70-534' was retired on 2017-12-31: it cannot be earned on 2017-12-31"),
+        (3, "credential '70-534' was retired on 2017-12-31: it cannot be earned on 2018-03-01"),
+    ]
+    import_activity(lines=jsonl(ANA, earned("2017-12-30")))  # the day before is fine
+    assert cm.EarnedCredential.objects.get().earned_on == D(2017, 12, 30)
+
+
 def test_a_disassociation_before_the_association_started_is_refused(catalog):
     with pytest.raises(ImportFailed) as failure:
         import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), leave("2026-04-30")))
