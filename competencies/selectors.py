@@ -4,7 +4,7 @@ import datetime
 
 from django.utils import timezone
 
-from .models import Association, Employee, Organization
+from .models import Association, Employee, Level, Organization
 
 
 def organization_of(employee: Employee, *, day: datetime.date | None = None) -> Organization | None:
@@ -53,6 +53,20 @@ def competency_overview(organization: Organization, *, day: datetime.date) -> li
         group = centers.setdefault(competency.center_id, {"center": competency.center, "rows": []})
         group["rows"].append({"competency": competency, "result": result})
     return list(centers.values())
+
+
+def achieved_competencies(organization: Organization, *, day: datetime.date) -> list[dict]:
+    """The competencies the organization holds at silver or gold (effective) on `day`, in catalog order.
+
+    The dashboard needs only their names: the engine's own catalog snapshot
+    gives them, so this costs no query beyond one evaluation.
+    """
+    from .evaluation import catalog_snapshot, evaluate
+
+    catalog = catalog_snapshot()
+    results = evaluate(organization_ids=[organization.pk], day=day, catalog=catalog)
+    rows = [{"competency": spec, "result": results.get((organization.pk, spec.id))} for spec in catalog.competencies]
+    return [row for row in rows if row["result"] is not None and row["result"].effective_level != Level.NONE]
 
 
 def competency_history(organization: Organization, competency) -> list:

@@ -22,6 +22,7 @@ from .evaluation import evaluate
 from .forms import InvitationForm
 from .models import Association, Competency, Invitation, Level
 from .selectors import (
+    achieved_competencies,
     competency_history,
     competency_overview,
     current_association,
@@ -73,8 +74,7 @@ def dashboard_home(request):
     organization = request_organization(request)
     context = {"organization": organization, "today": today, "invitations": invitations_received(request.user, day=today)}
     if organization is not None:
-        groups = competency_overview(organization, day=today)
-        achieved = [row for group in groups for row in group["rows"] if row["result"].effective_level != Level.NONE]
+        achieved = achieved_competencies(organization, day=today)
         context.update(
             membership=membership_on(organization, day=today),
             achieved=achieved,
