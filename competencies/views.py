@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from memberships.selectors import membership_on
 
@@ -32,6 +32,7 @@ def organization_or_404(request):
 
 
 @login_required
+@require_safe
 def dashboard_home(request):
     today = timezone.localdate()
     organization = organization_of(request.user, day=today)
@@ -49,6 +50,7 @@ def dashboard_home(request):
 
 
 @login_required
+@require_safe
 def competency_list(request):
     organization = organization_or_404(request)
     today = timezone.localdate()
@@ -60,6 +62,7 @@ def competency_list(request):
 
 
 @login_required
+@require_safe
 def competency_detail(request, slug):
     organization = organization_or_404(request)
     competency = get_object_or_404(Competency.objects.select_related("center"), slug=slug)
@@ -79,6 +82,7 @@ def competency_detail(request, slug):
 
 
 @login_required
+@require_safe
 def certifications(request):
     today = timezone.localdate()
     target = organization_of(request.user, day=today)
