@@ -193,6 +193,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task whose worker died (or whose acknowledgement was lost while Redis was away) is delivered
+    # again after this many seconds. Longer than any task and any retry countdown (an hour at most).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 3600),
+        # How often a worker looks for such tasks: every interval × throttle seconds (kombu's defaults).
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    }
+# A worker that loses the broker keeps trying to reconnect until it is back, however long that takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -204,11 +216,16 @@ CELERY_TASK_TIME_LIMIT = 60 * 30
 CELERY_TASK_SOFT_TIME_LIMIT = 60 * 25
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs").
+# The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs"), its catch-up, and email retries.
 CELERY_BEAT_SCHEDULE = {
     "nightly": {
         "task": "competencies.tasks.run_nightly",
         "schedule": crontab(hour=2, minute=0),
+    },
+    # The safety net: whatever of tonight's run a lost message or a dead worker left undone (idempotent).
+    "nightly-catch-up": {
+        "task": "competencies.tasks.nightly_catch_up",
+        "schedule": crontab(hour="4-6", minute=0),
     },
     # Emails whose delivery failed (SMTP down) or whose worker died are retried.
     "deliver-pending-emails": {
@@ -222,6 +239,9 @@ CELERY_BEAT_SCHEDULE = {
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="memberships.payments.SimulatedProvider")
 # A referral form posted faster than this is a bot's.
 REFERRAL_MIN_SECONDS = env.int("REFERRAL_MIN_SECONDS", default=3)
+
+# The first wait before an email the SMTP server refused is tried again (then 2x, 4x … up to an hour).
+EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=60)
 
 # Evaluation is run in batches of this many organizations.
 EVALUATION_BATCH_SIZE = env.int("EVALUATION_BATCH_SIZE", default=1000)
