@@ -176,16 +176,23 @@ def broker_reset(control) -> None:
 
 
 class TaskLog(WorkerLog):
-    """The worker's log, read for which tasks it received and has not finished yet (a retry is received again)."""
+    """The worker's log, read for which tasks it received and has not finished yet.
+
+    A task is waiting from its last "received" to its "succeeded" (or retry, raised, failed). A retry is
+    received again. When the connection to the broker is lost, the worker gives back what it had received
+    and not started ("Restoring N unacknowledged message(s)"): those are the broker's again, not the log's.
+    """
 
     EVENT = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] (received|succeeded|retry|raised|failed)")
 
     def unfinished(self) -> int:
-        balance = Counter()
+        waiting = set()
         for line in list(self.lines):
-            if match := self.EVENT.search(line):
-                balance[match.group(1)] += 1 if match.group(2) == "received" else -1
-        return sum(n for n in balance.values() if n > 0)
+            if "Connection to broker lost" in line:
+                waiting.clear()
+            elif match := self.EVENT.search(line):
+                (waiting.add if match.group(2) == "received" else waiting.discard)(match.group(1))
+        return len(waiting)
 
 
 def broker_waiting(control) -> int:
