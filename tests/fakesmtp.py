@@ -9,6 +9,7 @@ every email arrived exactly once.
 import email
 import socket
 import threading
+import time
 from collections import Counter
 
 from aiosmtpd.controller import Controller
@@ -62,13 +63,18 @@ class FakeSMTP:
         message = email.message_from_bytes(envelope.content)
         with self.lock:
             self.received.append({"message_id": message["Message-ID"], "to": list(envelope.rcpt_tos),
-                                  "subject": str(message["Subject"])})
+                                  "subject": str(message["Subject"]), "at": time.time()})
         return "250 2.0.0 OK"
 
     # -- what arrived
     def message_ids(self) -> Counter:
         with self.lock:
             return Counter(m["message_id"] for m in self.received)
+
+    def arrivals(self, message_id: str) -> list[float]:
+        """When each copy of this message arrived (time.time())."""
+        with self.lock:
+            return [m["at"] for m in self.received if m["message_id"] == message_id]
 
     def clear(self):
         with self.lock:

@@ -16,11 +16,16 @@ import fcntl
 import json
 import os
 import signal
+import time
 
 from django.db.backends.signals import connection_created
 
 COUNTER = os.environ.get("FAULT_COUNTER", "")
 KILL_AT = int(os.environ.get("FAULT_KILL_AT") or 0)
+# Or: kill before the first statement whose SQL holds FAULT_KILL_BEFORE and whose first parameter is
+# FAULT_KILL_PARAM (the one window of rules.md: `UPDATE … SET status = 'sent'` after the SMTP server accepted).
+KILL_BEFORE = os.environ.get("FAULT_KILL_BEFORE", "")
+KILL_PARAM = os.environ.get("FAULT_KILL_PARAM", "")
 
 
 def next_statement() -> int:
@@ -35,11 +40,24 @@ def next_statement() -> int:
         return number
 
 
+def chosen(number: int, sql: str, params) -> bool:
+    if KILL_BEFORE:
+        return KILL_BEFORE in sql and (not KILL_PARAM or str((params or [None])[0]) == KILL_PARAM)
+    return number == KILL_AT
+
+
 def count_or_kill(execute, sql, params, many, context):
     number = next_statement()
-    if number == KILL_AT:
-        with open(COUNTER + ".killed", "w") as f:
-            json.dump({"statement": number, "sql": sql, "params": [str(p) for p in params or ()] if not many else []}, f)
+    if chosen(number, sql, params if not many else None):
+        try:
+            # One killer: another pool process choosing the same instant waits here for the end.
+            fd = os.open(COUNTER + ".killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            time.sleep(60)
+            raise SystemExit("the worker should be dead by now")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"statement": number, "sql": sql, "params": [str(p) for p in params or ()] if not many else [],
+                       "at": time.time()}, f)
             f.flush()
             os.fsync(f.fileno())
         os.killpg(os.getpgrp(), signal.SIGKILL)

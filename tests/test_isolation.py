@@ -38,6 +38,7 @@ from competencies.selectors import organization_of
 from memberships import services
 from memberships.models import Benefit, Order, Redemption, Referral
 
+from . import figures
 from .snapshot import changes, database_snapshot
 
 NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
@@ -259,19 +260,21 @@ def test_an_employee_of_one_organization_sees_and_changes_nothing_of_another(wor
                       and any(not isinstance(c, SlugConverter) for _n, c in p.converters)}
     assert posting <= dashboard and (posting | with_parameter) - set(not_found) == set()
     assert requests > 300
+    figures.count("isolation.requests_naming_another_organization", requests)
 
 
 def test_anonymous_users_reach_only_sign_in_the_directory_and_profiles(world):
     client = Client()
     before = database_snapshot()
     reached = set()
-    problems = []
+    problems, requests = [], 0
     with time_machine.travel(NOW, tick=False):
         for pattern in url_patterns():
             for values in candidate_values(pattern, world, few=True):
                 url = build_url(pattern, values)
                 for method in ("get", "post"):
                     response = getattr(client, method)(url, form_naming_the_others(world) if method == "post" else {})
+                    requests += 1
                     to_sign_in = response.status_code == 302 and response["Location"].split("?")[0] in (
                         reverse("login"), reverse("admin:login"))
                     if response.status_code >= 500:
@@ -288,6 +291,7 @@ def test_anonymous_users_reach_only_sign_in_the_directory_and_profiles(world):
     assert problems == [], "\n".join(problems)
     assert changes(before, after) == {}
     assert {"login", "partners", "partner", "admin:login"} <= reached
+    figures.count("isolation.anonymous_requests", requests)
 
 
 # ---------------------------------------------------------------------------
@@ -337,6 +341,7 @@ def test_agents_reach_exactly_what_their_group_grants(world):
                     continue  # no row to ask about (the admin would only say it does not exist)
                 allowed = action in may or (action == "view" and "change" in may)
                 status = client.get(url).status_code
+                figures.count("isolation.agent_admin_requests")
                 if allowed and status != 200 or not allowed and status != 403:
                     problems.append(f"GET {url}: {status}, expected {200 if allowed else 403}")
             # Writing: a view-only model refuses a change outright; nothing is deleted by anyone.
