@@ -16,6 +16,11 @@ evaluated: no barrier waits for every batch, no result backend is needed,
 and a range whose evaluation failed is not notified from a stale status
 (the next night catches up).
 
+Beat's catch-up (`competencies.tasks.nightly_catch_up`, in the hours after
+the night) runs again whatever a message the broker lost or a worker that
+died left undone: `organizations_not_evaluated` says which ranges need
+step 2 again; every range gets steps 3 and 4 again.
+
 Idempotent and crash-safe: every step writes in per-batch transactions and
 decides what to write by comparing with what is stored (statuses, history,
 notification keys, email keys), so running a night twice changes nothing

@@ -56,7 +56,7 @@ def run_nightly(day: str | None = None) -> dict:
 
 @shared_task(name="competencies.tasks.nightly_catch_up")
 def nightly_catch_up(day: str | None = None) -> dict:
-    """Beat's safety net in the hours after the night: whatever of the night of `day` (default today) may not have run, runs.
+    """Beat's safety net after the night: whatever of the night of `day` (default today) may not have run, runs.
 
     A chain's next step lives only in the broker: a message Redis lost (it
     crashed between handing a task out and recording it as unacknowledged)

@@ -26,7 +26,7 @@ from django.core.management.base import CommandError
 from django.core.validators import URLValidator, validate_email
 from django.test import Client
 from django.urls import reverse
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from competencies.models import Organization
@@ -52,7 +52,8 @@ NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 # Text as people (and attackers) type it: any character but lone surrogates, which no file can hold.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 WORD = st.text(string.ascii_letters + string.digits + "-_ .:/@", min_size=1, max_size=20)
-SCALAR = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | TEXT
+NUMBER = st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+SCALAR = st.none() | st.booleans() | NUMBER | TEXT
 JUNK = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
                     max_leaves=6)
 
@@ -110,9 +111,10 @@ def context(path) -> str:
         return "top"
     last = path[-1]
     if isinstance(last, int):
-        return {"credentials": "credential", "metrics": "metric", "centers": "center", "competencies": "competency",
-                "options": "option", "requirements": "requirement", "memberships": "plan", "benefits": "benefit",
-                "any_of": "code item", "all_of": "code item"}.get(names[-1], "code item" if "groups" in names else "item")
+        kinds = {"credentials": "credential", "metrics": "metric", "centers": "center", "competencies": "competency",
+                 "options": "option", "requirements": "requirement", "memberships": "plan", "benefits": "benefit",
+                 "any_of": "code item", "all_of": "code item"}
+        return kinds.get(names[-1], "code item" if "groups" in names else "item")
     if last in ("silver", "gold") and len(names) >= 2 and names[-2] == "levels":
         return "level"
     return last
@@ -200,9 +202,11 @@ def bad_number(draw, doc):
         value = draw(st.integers(max_value=NUMBER_LIMITS[key] - 1) | st.floats(allow_nan=False).filter(
             lambda f: f != int(f) if abs(f) < 1e300 else True) | not_a_number)
     elif key == "at_least":
+        market = WORD.filter(lambda w: w not in ("developed", "developing"))
         value = draw(st.floats(max_value=-0.01, allow_nan=False, allow_infinity=False) | st.integers(max_value=-1)
-                     | TEXT | st.booleans() | st.just({}) | st.builds(lambda n: {"developing": n}, st.integers(0, 10**6))
-                     | st.builds(lambda m, n: {"developed": 1, m: n}, WORD.filter(lambda w: w not in ("developed", "developing")), st.integers(0, 9)))
+                     | TEXT | st.booleans() | st.just({})
+                     | st.builds(lambda n: {"developing": n}, st.integers(0, 10**6))  # no figure for developed
+                     | st.builds(lambda m, n: {"developed": 1, m: n}, market, st.integers(0, 9)))
     else:
         value = draw(st.floats(max_value=-0.01, allow_nan=False, allow_infinity=False) | st.integers(max_value=-1)
                      | st.integers(min_value=10**8) | st.sampled_from([0.001, 12.345, 1e9]) | not_a_number)
@@ -236,8 +240,9 @@ def bad_choice(draw, doc):
 def bad_date(draw, doc):
     path, node = draw(st.sampled_from(entries(doc, {"credential"})))
     key = draw(st.sampled_from(["retired_on", "accepted_until"]))
-    impossible = st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", st.integers(1, 9999), st.integers(13, 99),
-                           st.integers(1, 28)) | st.sampled_from(["2017-02-30", "2018-04-31", "2019-00-10", "2017-12-32"])
+    impossible = (st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", st.integers(1, 9999), st.integers(13, 99),
+                            st.integers(1, 28))
+                  | st.sampled_from(["2017-02-30", "2018-04-31", "2019-00-10", "2017-12-32"]))
     node[key] = draw(impossible | TEXT.filter(lambda t: not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t) and t != "")
                      | st.integers() | st.lists(TEXT, min_size=1, max_size=2))
     if key == "accepted_until" and "retired_on" not in node:
@@ -254,9 +259,12 @@ def wrong_shape(draw, doc):
     if choice == "empty" and path[-1] in NON_EMPTY_LISTS:
         parent[path[-1]] = []
     elif choice == "entry" and node and isinstance(node[0], dict):
-        node[draw(st.integers(0, len(node) - 1))] = draw(SCALAR.filter(lambda v: v is not None) | st.lists(SCALAR, max_size=2))
+        not_a_mapping = SCALAR.filter(lambda v: v is not None) | st.lists(SCALAR, max_size=2)
+        node[draw(st.integers(0, len(node) - 1))] = draw(not_a_mapping)
     else:
-        parent[path[-1]] = draw(st.booleans() | st.integers() | TEXT.filter(bool) | st.dictionaries(TEXT, SCALAR, min_size=1, max_size=2))
+        not_a_list = (st.booleans() | st.integers() | TEXT.filter(bool)
+                      | st.dictionaries(TEXT, SCALAR, min_size=1, max_size=2))
+        parent[path[-1]] = draw(not_a_list)
     return path_text(path)
 
 
@@ -290,11 +298,13 @@ def malformed_catalogs(draw):
         if kind == "not utf-8":
             data = yaml.safe_dump(doc, allow_unicode=True).encode()
             at = draw(st.integers(0, len(data)))
-            return "catalog.yaml", data[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80"])) + data[at:], "", family
+            invalid = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80"]))
+            return "catalog.yaml", data[:at] + invalid + data[at:], "", family
         if kind == "duplicate key":
             section = draw(st.sampled_from(["credentials", "centers", "metrics"]))
             return "catalog.yaml", (yaml.safe_dump(doc) + f"{section}: []\n").encode(), "duplicate key", family
-        return f"catalog.{draw(st.sampled_from(['txt', 'xml', 'yamll', 'csv']))}", b"credentials: []\n", "unsupported file type", family
+        suffix = draw(st.sampled_from(["txt", "xml", "yamll", "csv"]))
+        return f"catalog.{suffix}", b"credentials: []\n", "unsupported file type", family
     if family == "not a mapping":
         value = draw(st.none() | st.lists(SCALAR, max_size=3) | SCALAR.filter(lambda v: v is not None))
         return "catalog.json", json.dumps(value).encode(), "", family
@@ -330,6 +340,7 @@ REQUIRED_FIELDS = {
     "metric": ("mpn_id", "metric", "period_end", "value"), "membership": ("mpn_id", "level", "purchased_on"),
     "override": ("mpn_id", "competency", "level", "starts_on", "reason"),
 }
+KNOWN_CODES = ("70-533", "70-534", "70-535", "AZ-FOUNDATIONS", "70-480", "AZ-900")
 DATE_FIELDS = {"credential": ["earned_on"], "association": ["on"], "disassociation": ["on"], "metric": ["period_end"],
                "membership": ["purchased_on"], "override": ["starts_on"]}
 
@@ -353,14 +364,25 @@ def valid_record(kind: str) -> dict:
     return {
         "organization": {"type": "organization", "mpn_id": "5999999", "name": "Another Partner"},
         "employee": {"type": "employee", "email": "someone@new.example"},
-        "credential": {"type": "credential", "email": "ana.silva@contoso.example", "code": "70-533", "earned_on": "2026-05-01"},
-        "association": {"type": "association", "email": "ana.silva@contoso.example", "mpn_id": "7654321", "on": "2026-10-01"},
+        "credential": {"type": "credential", "email": "ana.silva@contoso.example", "code": "70-533",
+                       "earned_on": "2026-05-01"},
+        "association": {"type": "association", "email": "ana.silva@contoso.example", "mpn_id": "7654321",
+                        "on": "2026-10-01"},
         "disassociation": {"type": "disassociation", "email": "ana.silva@contoso.example", "on": "2026-10-01"},
-        "metric": {"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-07-31", "value": 10},
+        "metric": {"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-07-31",
+                   "value": 10},
         "membership": {"type": "membership", "mpn_id": "7654321", "level": "gold", "purchased_on": "2026-06-01"},
         "override": {"type": "override", "mpn_id": "1234567", "competency": "cloud-platform", "level": "gold",
                      "starts_on": "2026-12-01", "reason": "Pending exam results"},
     }[kind]
+
+
+def parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def not_an_email(value) -> bool:
@@ -386,7 +408,9 @@ def bad_record(draw):
         return json.dumps(draw(st.lists(SCALAR, max_size=3) | SCALAR)), family
     if family == "invalid json":
         text = json.dumps(record)
-        return text[: draw(st.integers(1, len(text) - 1))] + draw(st.sampled_from(["", "}", ",}", "]", "'"])), family
+        broken = text[: draw(st.integers(1, len(text) - 1))] + draw(st.sampled_from(["", "}", ",}", "]", "'"]))
+        assume(not parses(broken))  # cut just before its last "}" and given one back: whole again
+        return broken, family
     if family == "unknown type":
         choice = draw(st.sampled_from(["missing", "unknown", "not text"]))
         if choice == "missing":
@@ -420,25 +444,29 @@ def bad_record(draw):
                                 | st.integers(max_value=-1) | st.floats(allow_nan=False, allow_infinity=False)
                                 | st.lists(st.integers(), min_size=1, max_size=2))
     elif family == "unknown reference":
-        kind = draw(st.sampled_from(["credential", "association", "disassociation", "metric", "membership", "override"]))
+        kind = draw(st.sampled_from(["credential", "association", "disassociation", "metric", "membership",
+                                     "override"]))
         record = valid_record(kind)
         field = draw(st.sampled_from([f for f in ("email", "mpn_id", "code", "metric", "competency") if f in record]))
         record[field] = {
             "email": draw(st.from_regex(r"[a-z]{1,12}@unknown\.example", fullmatch=True)),
             "mpn_id": draw(st.from_regex(r"9[0-9]{11}", fullmatch=True)),
-            "code": draw(WORD.filter(lambda w: w.strip() not in ("70-533", "70-534", "70-535", "AZ-FOUNDATIONS", "70-480", "AZ-900"))),
+            "code": draw(WORD.filter(lambda w: w.strip() not in KNOWN_CODES)),
             "metric": draw(WORD.filter(lambda w: w.strip() != "azure_consumption_usd")),
             "competency": draw(WORD.filter(lambda w: w.strip() not in ("cloud-platform", "application-development"))),
         }[field]
     elif family == "bad value":
         record = valid_record("metric")
-        record["value"] = draw(st.integers(max_value=-1) | st.floats(max_value=-0.001, allow_nan=False, allow_infinity=False)
+        record["value"] = draw(st.integers(max_value=-1)
+                               | st.floats(max_value=-0.001, allow_nan=False, allow_infinity=False)
                                | st.integers(min_value=10**16) | st.booleans()
                                | st.sampled_from(["NaN", "Infinity", "-1", "ten", "1e400", "1,000"])
-                               | st.lists(st.integers(), min_size=1, max_size=2) | st.dictionaries(TEXT, SCALAR, min_size=1, max_size=1))
+                               | st.lists(st.integers(), min_size=1, max_size=2)
+                               | st.dictionaries(TEXT, SCALAR, min_size=1, max_size=1))
     elif family == "bad level":
         record = valid_record(draw(st.sampled_from(["membership", "override"])))
-        record["level"] = draw(TEXT.filter(lambda t: t not in ("", "silver", "gold")) | st.integers() | st.lists(TEXT, min_size=1, max_size=1))
+        record["level"] = draw(TEXT.filter(lambda t: t not in ("", "silver", "gold")) | st.integers()
+                               | st.lists(TEXT, min_size=1, max_size=1))
     elif family == "association before the current one":
         record = valid_record("association")
         record["on"] = draw(st.dates(datetime.date(2000, 1, 1), datetime.date(2026, 1, 4))).isoformat()
@@ -458,7 +486,8 @@ def bad_record(draw):
         record = valid_record(kind)
         name = {"organization": draw(st.sampled_from(["name", "public_profile", "admins", "market"])),
                 "employee": "name", "override": "reason"}[kind]
-        record[name] = draw(st.integers() | st.lists(st.integers(), min_size=1, max_size=2) | st.dictionaries(TEXT, st.integers(), min_size=1, max_size=1))
+        record[name] = draw(st.integers() | st.lists(st.integers(), min_size=1, max_size=2)
+                            | st.dictionaries(TEXT, st.integers(), min_size=1, max_size=1))
         if kind == "employee":
             record.setdefault("name", None)
     return json.dumps(record, ensure_ascii=draw(st.booleans())), family
@@ -545,10 +574,12 @@ def bad_form(draw, site):
                                    "sign-in", "override"]))
     junk = draw(st.dictionaries(st.sampled_from(["level", "x", "page", "next"]), TEXT, max_size=2))
     if family == "another organization":
-        action = draw(st.sampled_from(["dashboard:membership-buy", "dashboard:membership-renew", "dashboard:membership-upgrade",
-                                       "dashboard:maps-buy", "dashboard:profile", "dashboard:associate"]))
+        action = draw(st.sampled_from(["dashboard:membership-buy", "dashboard:membership-renew",
+                                       "dashboard:membership-upgrade", "dashboard:maps-buy", "dashboard:profile",
+                                       "dashboard:associate"]))
         field = "mpn_id" if action == "dashboard:associate" else "organization"
-        value = draw(st.sampled_from([northwind.mpn_id, str(northwind.pk), ""]) | TEXT.filter(lambda t: t != fabrikam.mpn_id))
+        value = draw(st.sampled_from([northwind.mpn_id, str(northwind.pk), ""])
+                     | TEXT.filter(lambda t: t != fabrikam.mpn_id))
         return "admin", reverse(action), {**junk, field: value}, 404, family
     if family == "profile":
         data = {"organization": fabrikam.mpn_id, "description": draw(TEXT), "country": draw(TEXT.map(lambda t: t[:80])),
@@ -573,13 +604,15 @@ def bad_form(draw, site):
     if family == "referral":
         from memberships.forms import ReferralForm
 
-        data = {"name": draw(TEXT), "email": draw(TEXT), "need": draw(TEXT), "started": ReferralForm.stamp(NOW.timestamp() - 60)}
+        shown = NOW.timestamp()
+        data = {"name": draw(TEXT), "email": draw(TEXT), "need": draw(TEXT), "started": ReferralForm.stamp(shown - 60)}
         broken = draw(st.sampled_from(["email", "name", "need", "started"]))
         data[broken] = {
             "email": draw(TEXT.filter(not_an_email)),
             "name": draw(st.sampled_from(["", "   ", "x" * 201])),
             "need": draw(st.sampled_from(["", "  ", "x" * 4001])),
-            "started": draw(TEXT | st.just(ReferralForm.stamp(NOW.timestamp())) | st.just(ReferralForm.stamp(NOW.timestamp() - 3 * 86400))),
+            # forged, posted at once, or shown three days ago
+            "started": draw(TEXT | st.just(ReferralForm.stamp(shown)) | st.just(ReferralForm.stamp(shown - 3 * 86400))),
         }[broken]
         return "anonymous", reverse("partner", args=[fabrikam.mpn_id]), data, 400, family
     if family == "sign-in":
