@@ -10,7 +10,7 @@ PORT ?= 8000
 # Where the dashboard is reached: the demo's printed sign-in address and the links in emails.
 export SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run setup test bench messages translations clean
+.PHONY: run setup test stress bench messages translations clean
 
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6): set PYTHON=/path/to/python3.12"; exit 1; }
@@ -40,6 +40,17 @@ run: setup
 ## test: the whole suite (SQLite and an eager broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
 test: translations
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## stress: the long fault and bad-input runs: >= 20 workers killed mid-night, Redis crashed and restarted,
+## 1,000 generated inputs per property. Needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL) and redis-server.
+STRESS_FAULT_RUNS ?= 24
+STRESS_REDIS_RUNS ?= 6
+STRESS_EXAMPLES ?= 1000
+stress: translations
+	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make stress needs PostgreSQL: DATABASE_URL=postgres://..."; exit 1;; esac
+	@case "$$CELERY_BROKER_URL" in redis*) ;; *) echo "make stress needs Redis: CELERY_BROKER_URL=redis://..."; exit 1;; esac
+	FAULT_RUNS=$(STRESS_FAULT_RUNS) REDIS_RUNS=$(STRESS_REDIS_RUNS) HYPOTHESIS_EXAMPLES=$(STRESS_EXAMPLES) \
+		$(PY) -m pytest -m "" tests/test_faults.py tests/test_bad_input.py $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (needs PostgreSQL and Redis: DATABASE_URL, CELERY_BROKER_URL; wrk for the pages)
 bench: $(VENV)/.installed

@@ -15,9 +15,9 @@ import hashlib
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.widgets import AdminDateWidget
+from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -380,6 +380,23 @@ def _copy_fields(source: models.Override, target: models.Override) -> None:
     target._state.db = source._state.db
 
 
+class SafeAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete widget, except that a posted value which is no id at all (`abc`) renders empty.
+
+    Django's own widget looks the posted value up to show it again and
+    fails (500) on one its primary key cannot hold; the field itself
+    already refuses it with "Select a valid choice".
+    """
+
+    def optgroups(self, name, value, attr=None):
+        pk = self.field.remote_field.model._meta.pk
+        try:
+            [pk.to_python(v) for v in value if v not in ("", None)]
+        except ValidationError:
+            value = []
+        return super().optgroups(name, value, attr)
+
+
 @admin.register(models.Override)
 class OverrideAdmin(admin.ModelAdmin):
     list_display = ["organization", "competency", "level", "starts_on", "expires_on", "state", "created_by"]
@@ -390,6 +407,11 @@ class OverrideAdmin(admin.ModelAdmin):
     date_hierarchy = "expires_on"
     actions = ["revoke_overrides"]
     ordering = ["expires_on", "pk"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs.setdefault("widget", SafeAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # -- permissions: overrides are never deleted; expired and revoked ones are history
     def has_delete_permission(self, request, obj=None):

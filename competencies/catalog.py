@@ -166,6 +166,9 @@ class Catalog:
 
 
 def _at(path: str, key: str) -> str:
+    # A key that cannot be shown as it is (a line break or another control character) is quoted, escaped:
+    # each problem stays on one line.
+    key = key if key.isprintable() else json.dumps(key)
     return f"{path}.{key}" if path else key
 
 

@@ -359,7 +359,9 @@ class _Parser:
             if not isinstance(obj["public_profile"], bool):
                 raise _Bad(f"'public_profile' must be true or false: {obj['public_profile']!r}")
             values["public_profile"] = obj["public_profile"]
-        admins = obj.get("admins") or []
+        admins = obj.get("admins")
+        if admins is None:
+            admins = []
         if not isinstance(admins, list):
             raise _Bad("'admins' must be a list of emails")
         return OrganizationRecord(self.mpn_id(obj), values, tuple(self.email(a, "admins") for a in admins))

@@ -16,6 +16,11 @@ evaluated: no barrier waits for every batch, no result backend is needed,
 and a range whose evaluation failed is not notified from a stale status
 (the next night catches up).
 
+Beat's catch-up (`competencies.tasks.nightly_catch_up`, in the hours after
+the night) runs again whatever a message the broker lost or a worker that
+died left undone: `organizations_not_evaluated` says which ranges need
+step 2 again; every range gets steps 3 and 4 again.
+
 Idempotent and crash-safe: every step writes in per-batch transactions and
 decides what to write by comparing with what is stored (statuses, history,
 notification keys, email keys), so running a night twice changes nothing
@@ -23,6 +28,7 @@ the second time, and a night killed halfway and run again ends as if it
 had run once.
 """
 
+import bisect
 import datetime
 import logging
 from collections.abc import Iterator
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from .models import Organization
+from .models import Competency, CompetencyStatus, Organization
 from .services import RefreshResult, overrides_expire, statuses_refresh
 
 log = logging.getLogger(__name__)
@@ -80,6 +86,32 @@ def range_ids(*, first_id: int, last_id: int | None) -> list[int]:
     if last_id is not None:
         queryset = queryset.filter(pk__lte=last_id)
     return list(queryset.order_by("pk").values_list("pk", flat=True))
+
+
+def organizations_not_evaluated(*, day: datetime.date) -> set[int]:
+    """Organizations whose stored statuses are not all as of `day` (or later): their step 2 has not run.
+
+    One with no status at all counts too, once the catalog has competencies
+    (evaluation stores a status for every organization × competency). Two
+    queries.
+    """
+    stale = set(
+        CompetencyStatus.objects.filter(as_of__lt=day).order_by().values_list("organization_id", flat=True).distinct()
+    )
+    if Competency.objects.exists():
+        stale |= set(Organization.objects.filter(statuses__isnull=True).values_list("pk", flat=True))
+    return stale
+
+
+def ranges_holding(ids: set[int], ranges: list[tuple[int, int | None]]) -> set[tuple[int, int | None]]:
+    """The ranges that hold at least one of `ids` (a binary search per range)."""
+    ordered = sorted(ids)
+    found = set()
+    for first_id, last_id in ranges:
+        at = bisect.bisect_left(ordered, first_id)
+        if at < len(ordered) and (last_id is None or ordered[at] <= last_id):
+            found.add((first_id, last_id))
+    return found
 
 
 def evaluate_range(

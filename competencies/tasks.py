@@ -54,6 +54,36 @@ def run_nightly(day: str | None = None) -> dict:
     return {"day": iso, "overrides_expired": expired, "ranges": len(ranges)}
 
 
+@shared_task(name="competencies.tasks.nightly_catch_up")
+def nightly_catch_up(day: str | None = None) -> dict:
+    """Beat's safety net after the night: whatever of the night of `day` (default today) may not have run, runs.
+
+    A chain's next step lives only in the broker: a message Redis lost (it
+    crashed between handing a task out and recording it as unacknowledged)
+    or a worker killed at the wrong instant would leave a range half done
+    until the next night. So step 1 again, then per range: a range with an
+    organization not evaluated as of the day runs the whole chain again;
+    the others run notify → remind again (cheap, and the one way to catch a
+    lost notification step). Then the pending emails. Every step is
+    idempotent: on a night that finished, this changes nothing and sends
+    nothing.
+    """
+    on = datetime.date.fromisoformat(day) if day else timezone.localdate()
+    iso = on.isoformat()
+    expired = nightly.expire_overrides(day=on)
+    ranges = list(nightly.organization_ranges())
+    stale = nightly.ranges_holding(nightly.organizations_not_evaluated(day=on), ranges)
+    for first_id, last_id in ranges:
+        steps = [notify_batch.si(iso, first_id, last_id), remind_batch.si(iso, first_id, last_id)]
+        if (first_id, last_id) in stale:
+            steps.insert(0, evaluate_batch.si(iso, first_id, last_id))
+        chain(*steps).apply_async()
+    from memberships.tasks import deliver_pending
+
+    deliver_pending.delay()
+    return {"day": iso, "overrides_expired": expired, "ranges": len(ranges), "ranges_evaluated_again": len(stale)}
+
+
 # A database hiccup (a deadlock victim, a lost connection) is worth another try; the steps are idempotent.
 _RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 5}
 

@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import i18n
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from memberships.selectors import membership_on
 
@@ -69,6 +69,7 @@ def organization_or_404(request):
 
 
 @login_required
+@require_safe
 def dashboard_home(request):
     today = timezone.localdate()
     organization = request_organization(request)
@@ -85,6 +86,7 @@ def dashboard_home(request):
 
 
 @login_required
+@require_safe
 def competency_list(request):
     organization = organization_or_404(request)
     today = timezone.localdate()
@@ -96,6 +98,7 @@ def competency_list(request):
 
 
 @login_required
+@require_safe
 def competency_detail(request, slug):
     organization = organization_or_404(request)
     competency = get_object_or_404(Competency.objects.select_related("center"), slug=slug)
@@ -117,6 +120,7 @@ def competency_detail(request, slug):
 
 
 @login_required
+@require_safe
 def certifications(request):
     today = timezone.localdate()
     target = request_organization(request)
@@ -161,6 +165,9 @@ def associate(request):
 
 
 def _admin_or_403(request, organization):
+    """An admin action: the form names the employee's own organization (else 404), and they administer it (else 403)."""
+    if request.method == "POST" and request.POST.get("organization") != organization.mpn_id:
+        raise Http404("Not your organization.")
     if not is_organization_admin(request.user, organization):
         raise PermissionDenied(_("Only your organization's admins can do this."))
 
@@ -191,8 +198,6 @@ def people(request):
     organization = organization_or_404(request)
     if request.method != "POST":
         return _people_page(request, organization)
-    if request.POST.get("organization") != organization.mpn_id:
-        raise Http404("Not your organization.")
     _admin_or_403(request, organization)
     form = InvitationForm(request.POST)
     if form.is_valid():

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from competencies.models import Competency, Level, Organization
 from competencies.selectors import is_organization_admin
@@ -118,6 +118,7 @@ def _upgrade_note(gold_price) -> str:
 
 
 @login_required
+@require_safe
 def membership_overview(request):
     organization = organization_or_404(request)
     return _membership_page(request, organization, day=timezone.localdate())
@@ -185,6 +186,7 @@ def membership_renew(request):
 
 
 @login_required
+@require_safe
 def order_detail(request, pk: int):
     organization = organization_or_404(request)
     order = get_object_or_404(
@@ -222,6 +224,7 @@ def _benefits_page(request, organization: Organization, *, day: datetime.date, s
 
 
 @login_required
+@require_safe
 def benefits(request):
     organization = organization_or_404(request)
     return _benefits_page(request, organization, day=timezone.localdate())
@@ -259,6 +262,7 @@ def benefit_redeem(request, slug: str):
 
 
 @login_required
+@require_safe
 def redemption_detail(request, pk: int):
     organization = organization_or_404(request)
     redemption = get_object_or_404(
@@ -306,6 +310,7 @@ def profile(request):
 # The public directory
 
 
+@require_safe
 def directory(request):
     day = timezone.localdate()
     competencies = list(Competency.objects.order_by("center__position", "position", "name"))

@@ -1,8 +1,34 @@
 """Shared fixtures: three personas (admin, teammate, outsider) of two organizations."""
 
-import pytest
+import os
 
+import pytest
+from hypothesis import HealthCheck, settings
+
+from . import figures
 from .factories import AssociationFactory, EmployeeFactory, OrganizationFactory
+
+# Property-based tests (hypothesis): no deadline (the machine is shared, timings belong in benchmarks); the
+# database fixture is shared by the examples on purpose, each asserting it is left unchanged. HYPOTHESIS_EXAMPLES
+# sets how many inputs each property tries (`make stress` asks for more).
+settings.register_profile(
+    "project",
+    deadline=None,
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "60")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.load_profile("project")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from django.conf import settings as django_settings
+
+    if not django_settings.configured:
+        return
+    engine = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    broker = django_settings.CELERY_BROKER_URL.split("://", 1)[0]
+    figures.write(database=engine, broker=broker)
 
 PASSWORD = "correct horse battery staple"
 

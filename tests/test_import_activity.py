@@ -340,6 +340,8 @@ BAD = [
     ({"type": "organization", "mpn_id": "1", "name": "X", "public_profile": "yes"}, "'public_profile' must be true or false"),
     ({"type": "organization", "mpn_id": "1", "name": "X", "website": "contoso"}, "'website' is not a URL"),
     ({"type": "organization", "mpn_id": "1", "name": "X", "admins": ["nobody@x.example"]}, "unknown employee 'nobody@x.example'"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "admins": 0}, "'admins' must be a list of emails"),
+    ({"type": "organization", "mpn_id": "1", "name": "X", "admins": ""}, "'admins' must be a list of emails"),
     ({"type": "employee", "email": "not-an-email"}, "'email' is not an email address: 'not-an-email'"),
     ({"type": "credential", "email": "ghost@x.example", "code": "70-533", "earned_on": "2026-01-01"}, "unknown employee 'ghost@x.example'"),
     ({"type": "credential", "email": "ana@contoso.example", "code": "99-999", "earned_on": "2026-01-01"}, "unknown credential code '99-999'"),

@@ -411,6 +411,15 @@ def test_it_refuses_a_document_that_is_not_a_catalog(document):
     assert refused.value.problems[0][0] == ""
 
 
+def test_an_unknown_field_with_a_line_break_in_its_name_is_named_on_one_line():
+    doc = small()
+    cloud(doc)["bad\nkey\x1e"] = 1
+    with pytest.raises(CatalogError) as refused:
+        parse_catalog(doc)
+    [line] = refused.value.lines()
+    assert line.startswith(f'{CLOUD}."bad\\nkey\\u001e": unknown field') and len(line.splitlines()) == 1
+
+
 @pytest.mark.django_db
 def test_it_refuses_a_half_good_catalog_whole():
     load_catalog_file(SMALL)

@@ -141,6 +141,14 @@ def test_the_form_refuses_a_second_active_override_with_a_clear_error(agent_clie
     assert Override.objects.count() == 1
 
 
+@pytest.mark.parametrize("field, value", [("organization", "abc"), ("competency", "1 OR 1=1"), ("organization", "-1")])
+def test_a_forged_choice_is_refused_in_words_not_with_a_server_error(agent_client, org, cloud, field, value):
+    response = agent_client.post(ADD, form_data(org, cloud, **{field: value}))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Override.objects.exists()
+
+
 def test_an_agent_extends_an_override_with_a_reason(agent_client, agent, org, cloud):
     override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
     url = reverse("admin:competencies_override_change", args=[override.pk])

@@ -239,7 +239,8 @@ def test_inviting_for_another_organization_is_404(client, org, other_org, admin)
 def test_another_organizations_invitation_cannot_be_withdrawn(client, org, other_org, admin):
     theirs = InvitationFactory(organization=other_org, created_on=TODAY, expires_on=TODAY + datetime.timedelta(days=30))
     client.force_login(admin)
-    assert client.post(reverse("dashboard:invitation-withdraw", args=[theirs.pk])).status_code == 404
+    response = client.post(reverse("dashboard:invitation-withdraw", args=[theirs.pk]), {"organization": org.mpn_id})
+    assert response.status_code == 404
     assert Invitation.objects.get(pk=theirs.pk).state == "pending"
 
 
@@ -248,20 +249,20 @@ def test_the_removal_page_says_what_would_be_lost_and_the_post_removes(client, o
     url = reverse("dashboard:member-remove", args=[jane.pk])
     body = client.get(url).content.decode()
     assert "Remove Jane Doe" in body and "Cloud Platform" in body and 'class="badge silver"' in body
-    assert client.post(url).status_code == 302
+    assert client.post(url, {"organization": other_org.mpn_id}).status_code == 302
     assert Association.objects.get(employee=jane).ends_on == TODAY
 
 
 def test_someone_of_another_organization_cannot_be_removed(client, org, admin, jane):
     client.force_login(admin)
     url = reverse("dashboard:member-remove", args=[jane.pk])
-    assert client.get(url).status_code == 404 and client.post(url).status_code == 404
+    assert client.get(url).status_code == 404 and client.post(url, {"organization": org.mpn_id}).status_code == 404
     assert Association.objects.get(employee=jane).ends_on is None
 
 
 def test_a_teammate_cannot_remove_anyone(client, org, admin, teammate):
     client.force_login(teammate)
-    assert client.post(reverse("dashboard:member-remove", args=[admin.pk])).status_code == 403
+    assert client.post(reverse("dashboard:member-remove", args=[admin.pk]), {"organization": org.mpn_id}).status_code == 403
     assert Association.objects.get(employee=admin).ends_on is None
 
 
@@ -295,3 +296,12 @@ def test_someone_elses_or_an_expired_invitation_is_404(client, org, admin, jane,
         url = reverse("dashboard:invitation", args=[pk])
         assert client.get(url).status_code == 404 and client.post(url, {"answer": "accept"}).status_code == 404
     assert Invitation.objects.filter(state="pending").count() == 2
+
+
+def test_a_removal_or_withdrawal_naming_another_organization_in_the_form_is_404(client, org, other_org, admin, teammate):
+    mine = InvitationFactory(organization=org, created_on=TODAY, expires_on=TODAY + datetime.timedelta(days=30))
+    client.force_login(admin)
+    assert client.post(reverse("dashboard:member-remove", args=[teammate.pk]),
+                       {"organization": other_org.mpn_id}).status_code == 404
+    assert client.post(reverse("dashboard:invitation-withdraw", args=[mine.pk]), {}).status_code == 404
+    assert Association.objects.get(employee=teammate).ends_on is None and Invitation.objects.get().state == "pending"

@@ -5,10 +5,12 @@ file at the project root. Environment-specific modules (`local`,
 `production`, `test`) import this one and override what differs.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -30,12 +32,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "competencies",
     "memberships",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "partnercenter.middleware.permissions_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -46,6 +51,8 @@ MIDDLEWARE = [
     "competencies.middleware.EmployeeLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "partnercenter.urls"
@@ -78,11 +85,56 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 
+# Security headers, in every environment (so the tests and `make run` obey them too).
+# The Content-Security-Policy is Django's own: scripts, styles, images and fonts from this site only,
+# no inline script or style attribute, no plugins, no framing, forms posted to this site only.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Permissions-Policy (partnercenter.middleware): no page needs these browser features.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "competencies.Employee"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one email from one
+# address, that email is refused from that address for AXES_COOLOFF_TIME, even with the right
+# password; a success resets the count. The email is counted in lower case, as it is stored.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during the lockout do not restart it: the person who waits 15 minutes gets in.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field (AuthenticationForm), not USERNAME_FIELD
+AXES_USERNAME_CALLABLE = "competencies.signin.signin_username"
+AXES_LOCKOUT_CALLABLE = "competencies.signin.signin_locked_out"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -150,6 +202,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task whose worker died (or whose acknowledgement was lost while Redis was away) is delivered
+    # again after this many seconds. Longer than any task and any retry countdown (an hour at most).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 3600),
+        # How often a worker looks for such tasks: every interval × throttle seconds (kombu's defaults).
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    }
+# A worker that loses the broker keeps trying to reconnect until it is back, however long that takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -161,11 +225,16 @@ CELERY_TASK_TIME_LIMIT = 60 * 30
 CELERY_TASK_SOFT_TIME_LIMIT = 60 * 25
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs").
+# The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs"), its catch-up, and email retries.
 CELERY_BEAT_SCHEDULE = {
     "nightly": {
         "task": "competencies.tasks.run_nightly",
         "schedule": crontab(hour=2, minute=0),
+    },
+    # The safety net: whatever of tonight's run a lost message or a dead worker left undone (idempotent).
+    "nightly-catch-up": {
+        "task": "competencies.tasks.nightly_catch_up",
+        "schedule": crontab(hour="4-6", minute=0),
     },
     # Emails whose delivery failed (SMTP down) or whose worker died are retried.
     "deliver-pending-emails": {
@@ -179,6 +248,9 @@ CELERY_BEAT_SCHEDULE = {
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="memberships.payments.SimulatedProvider")
 # A referral form posted faster than this is a bot's.
 REFERRAL_MIN_SECONDS = env.int("REFERRAL_MIN_SECONDS", default=3)
+
+# The first wait before an email the SMTP server refused is tried again (then 2x, 4x … up to an hour).
+EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=60)
 
 # Evaluation is run in batches of this many organizations.
 EVALUATION_BATCH_SIZE = env.int("EVALUATION_BATCH_SIZE", default=1000)

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .base import env
+from .base import env, mailer_from_url
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="")
@@ -11,19 +11,28 @@ if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
+# Cookies only over HTTPS, never readable by scripts; the __Host- prefix also pins them to this
+# host and path (a sibling subdomain cannot set or overwrite them).
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
+# A year, as the HSTS preload list requires of a preloaded site.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy, nosniff, Referrer-Policy, COOP, X-Frame-Options: base.py, in every environment.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Email must really go somewhere: no console default (`check --deploy` refuses one too).
+MAILERS = {"default": mailer_from_url(env("EMAIL_URL"))}
 
 # The simulated provider approves every charge: production must choose its
 # payment provider explicitly (even if it is the simulated one, knowingly).

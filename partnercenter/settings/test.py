@@ -4,6 +4,8 @@ from .base import *  # noqa: F401,F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Axes' check for every sign-in with a request; `Client.login()` has none (tests/signin_backend.py).
+AUTHENTICATION_BACKENDS = ["tests.signin_backend.AxesUnlessTestClient", "django.contrib.auth.backends.ModelBackend"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 # Tasks queued on commit run in-process unless a test starts a real worker.
 CELERY_TASK_ALWAYS_EAGER = True
