@@ -176,7 +176,7 @@ def test_a_new_loss_raises_a_new_notification_and_recovery_clears_it_with_a_back
     back = OutboundEmail.objects.get(key__startswith="back_on_track:")
     assert back.to_email == admin.email and "Cloud Platform" in back.body_text
     banners = dashboard_notifications(org, day=D + 4 * DAY)
-    assert len(banners) == 1 and "Data Platform: Silver lost (now None)." in banners[0]["lines"][0]
+    assert len(banners) == 1 and "Data Platform: Silver lost (no level now)." in banners[0]["lines"][0]
 
     # Losing Cloud Platform Gold again later is a new loss: a third notification, a third email.
     nia = org.associations.get(employee__name="Nia New").employee
