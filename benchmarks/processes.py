@@ -41,6 +41,8 @@ def environment() -> dict[str, str]:
         "ALLOWED_HOSTS": f"{HOST},localhost",
         "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback: no TLS terminator in front
         "PAYMENT_PROVIDER": settings.PAYMENT_PROVIDER,
+        # Production refuses to start without a mailer; what a benchmark's processes would send goes nowhere.
+        "EMAIL_URL": "dummymail://",
         "EVALUATION_BATCH_SIZE": str(settings.EVALUATION_BATCH_SIZE),
         "PYTHONUNBUFFERED": "1",
     }
