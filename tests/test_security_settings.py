@@ -118,3 +118,14 @@ def test_no_template_has_an_inline_style_script_or_handler():
             if pattern.search(line):
                 offending.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offending == []
+
+
+@pytest.mark.parametrize("env, expected", [({}, [600, True]), ({"DATABASE_CONN_MAX_AGE": "0"}, [0, True])])
+def test_production_keeps_its_database_connection_between_requests_unless_told_not_to(env, expected):
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
+    )
+    result = production("-c", script, env={**PRODUCTION_ENV, **env})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
