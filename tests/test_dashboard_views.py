@@ -61,3 +61,10 @@ def test_an_employee_with_no_organization_is_told_so(client, db):
 def test_it_sends_browsers_asking_for_favicon_ico_to_the_icon(client, db):
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
+
+
+def test_an_organization_holding_no_competency_is_told_none_is_at_silver_today(client, teammate):
+    """Not "yet": the organization may just have lost its only one (the at-risk banner says which)."""
+    client.force_login(teammate)
+    body = client.get(reverse("dashboard:home")).content.decode()
+    assert "No competency is at Silver or above today." in body
