@@ -675,11 +675,10 @@ def _item_lines(payload: dict, language: str) -> list[str]:
             continue
         short = item.get("short", {})
         words = short.get(language) or short.get("en") or []
-        words_of = {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
-        if item["now"] == Level.NONE:
-            lost = _("%(competency)s: %(level)s lost (no level now).") % words_of
-        else:
-            lost = _("%(competency)s: %(level)s lost (now %(now)s).") % words_of
+        lost = (
+            _("%(competency)s: %(level)s lost (no level now).") if item["now"] == Level.NONE
+            else _("%(competency)s: %(level)s lost (now %(now)s).")
+        ) % {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
         cause = _("Cause: %(cause)s.") % {"cause": cause_words(item["cause_detail"])} if item.get("cause_detail") else ""
         lines.append(sentences(lost, short, cause))

@@ -28,6 +28,14 @@ def production(*args, env=None, drop=()):
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
 
 
+def production_values(expression: str, env=None):
+    """`expression` (over `s`, the settings) evaluated in a process started with production's settings."""
+    script = f"import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({expression}))"
+    result = production("-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_check_deploy_finds_nothing_with_production_settings():
     result = production("manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -47,15 +55,11 @@ def test_production_refuses_the_development_secret_key():
 
 
 def test_production_cookies_are_secure_http_only_and_host_bound_and_hsts_lasts_a_year():
-    script = (
-        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({k: getattr(s, k) "
-        "for k in ['DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', "
+    assert production_values(
+        "{k: getattr(s, k) for k in ['DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', "
         "'CSRF_COOKIE_HTTPONLY', 'SESSION_COOKIE_NAME', 'CSRF_COOKIE_NAME', 'SECURE_SSL_REDIRECT', "
-        "'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_HSTS_PRELOAD']}))"
-    )
-    result = production("-c", script)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_HSTS_PRELOAD']}"
+    ) == {
         "DEBUG": False,
         "SESSION_COOKIE_SECURE": True,
         "CSRF_COOKIE_SECURE": True,
@@ -122,10 +126,6 @@ def test_no_template_has_an_inline_style_script_or_handler():
 
 @pytest.mark.parametrize("env, expected", [({}, [600, True]), ({"DATABASE_CONN_MAX_AGE": "0"}, [0, True])])
 def test_production_keeps_its_database_connection_between_requests_unless_told_not_to(env, expected):
-    script = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "d = s.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
-    )
-    result = production("-c", script, env={**PRODUCTION_ENV, **env})
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+    database = "s.DATABASES['default']"
+    assert production_values(f"[{database}['CONN_MAX_AGE'], {database}['CONN_HEALTH_CHECKS']]",
+                             env={**PRODUCTION_ENV, **env}) == expected
