@@ -10,13 +10,18 @@ PORT ?= 8000
 # Where the dashboard is reached: the demo's printed sign-in address and the links in emails.
 export SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run setup test stress bench messages translations clean
+.PHONY: run setup test lint stress bench messages translations clean
 
+# What production runs (requirements.txt), and beside it what the tests and benchmarks need (requirements-dev.txt).
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6): set PYTHON=/path/to/python3.12"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 ## translations: compile the message catalogs (locale/*/LC_MESSAGES/django.po -> .mo, pure Python)
@@ -38,22 +43,27 @@ run: setup
 	bin/run $(HOST) $(PORT)
 
 ## test: the whole suite (SQLite and an eager broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
-test: translations
+test: lint translations
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (style, complexity) and import-linter (the layers: partnercenter above memberships above competencies)
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## stress: the long fault and bad-input runs: >= 20 workers killed mid-night, Redis crashed and restarted,
 ## 1,000 generated inputs per property. Needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL) and redis-server.
 STRESS_FAULT_RUNS ?= 24
 STRESS_REDIS_RUNS ?= 6
 STRESS_EXAMPLES ?= 1000
-stress: translations
+stress: translations $(VENV)/.installed-dev
 	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make stress needs PostgreSQL: DATABASE_URL=postgres://..."; exit 1;; esac
 	@case "$$CELERY_BROKER_URL" in redis*) ;; *) echo "make stress needs Redis: CELERY_BROKER_URL=redis://..."; exit 1;; esac
 	FAULT_RUNS=$(STRESS_FAULT_RUNS) REDIS_RUNS=$(STRESS_REDIS_RUNS) HYPOTHESIS_EXAMPLES=$(STRESS_EXAMPLES) \
 		$(PY) -m pytest -m "" tests/test_faults.py tests/test_bad_input.py $(PYTEST_ARGS)
 
 ## bench: the benchmark suite (needs PostgreSQL and Redis: DATABASE_URL, CELERY_BROKER_URL; wrk for the pages)
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
