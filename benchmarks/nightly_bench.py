@@ -1,10 +1,10 @@
 """The nightly figures: its peak memory at two sizes, and the run shared by one and by two Celery workers.
 
-- memory: the nightly steps (`competencies.nightly`: evaluate, notify,
+- memory: the nightly steps (`partnercenter.night`: evaluate, notify,
   remind, range by range) for the first N/10 and then all N organizations,
   each in a fresh process, whose peak resident memory is read at the end.
   Batching should keep it flat: the second size holds no more than the first.
-- workers: `competencies.tasks.run_nightly` queued on the broker, with one
+- workers: `partnercenter.tasks.run_nightly` queued on the broker, with one
   and then two worker processes taking the ranges' chains; timed from the
   queueing until every organization's statuses are as of the day and the
   broker is idle.
@@ -36,7 +36,7 @@ RESULT = "NIGHTLY-RESULT "
 def run_subset(*, limit: int | None, day: datetime.date) -> dict:
     """In this process: the nightly steps for the first `limit` organizations (all when None), range by range,
     as `nightly.run_nightly` runs them; returns the figures."""
-    from competencies import nightly
+    from partnercenter import night as nightly
 
     # VmHWM, not ru_maxrss: Linux carries a parent's ru_maxrss over fork and exec into the child.
     baseline = processes.peak_rss(os.getpid())
@@ -75,7 +75,7 @@ def _statuses_as_of(day: datetime.date) -> int:
 
 
 def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path) -> dict:
-    from competencies.tasks import run_nightly
+    from partnercenter.tasks import run_nightly
     from partnercenter.celery import app
 
     with processes.celery_workers(workers, log_dir=log_dir) as procs:

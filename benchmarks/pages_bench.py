@@ -224,7 +224,7 @@ def _find_move(day: datetime.date, *, skip: set[int], tries: int = 3000):
 
 def reassociation(base: str, *, day: datetime.date, skip: set[int], moves: int = 4, out=print) -> dict | None:
     from competencies.services import statuses_refresh
-    from competencies.tasks import reevaluate_organizations
+    from partnercenter.tasks import reevaluate_organizations
 
     found = _find_move(day, skip=skip)
     if found is None:

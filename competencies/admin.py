@@ -29,7 +29,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models, services
-from .nightly import reevaluate_everyone_on_commit
+from .services import reevaluate_everyone_on_commit
 from .causes import cause_words
 from .evaluation import evaluate
 

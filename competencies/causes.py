@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_noop
 
-from partnercenter.formatting import format_amount
+from .formatting import format_amount
 
 from .models import Level
 

@@ -74,7 +74,7 @@ from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from partnercenter.formatting import format_amount
+from .formatting import format_amount
 
 from .models import (
     LEVEL_RANK,

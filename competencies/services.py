@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from . import hooks
 from .causes import amount_words, cause_text
 from .evaluation import (
     Catalog,
@@ -138,30 +139,6 @@ class InvitationError(ValueError):
     """A refused invitation action; `str(exc)` says why, in plain words."""
 
 
-def _invitation_email(invitation: Invitation) -> list[int]:
-    """Queue the invitation email to the invitee if they have an account (in their language); the ids queued."""
-    from memberships.emails import email_enqueue  # memberships sends the emails; it imports this app
-
-    invitee = Employee.objects.filter(email__iexact=invitation.email, is_active=True).first()
-    if invitee is None:
-        return []
-    base = getattr(settings, "SITE_URL", "").rstrip("/")
-    email = email_enqueue(
-        key=f"invitation:{invitation.pk}:{invitation.created_on.isoformat()}",
-        to_email=invitee.email,
-        template="invitation",
-        context={
-            "invitation": invitation,
-            "organization": invitation.organization,
-            "invitee": invitee,
-            "inviter": invitation.invited_by.display_name if invitation.invited_by else "",
-            "url": f"{base}/dashboard/certifications/" if base else "",
-        },
-        language=invitee.language or "en",
-    )
-    return [email.pk]
-
-
 @transaction.atomic
 def invitation_send(
     *, organization: Organization, email: str, invited_by: Employee | None, day: datetime.date
@@ -176,7 +153,6 @@ def invitation_send(
     """
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
-    from memberships.notifications import email_deliver_on_commit
 
     email = (email or "").strip().lower()
     try:
@@ -200,7 +176,7 @@ def invitation_send(
     elif invitation.created_on != day:
         invitation.created_on, invitation.expires_on, invitation.invited_by = day, expires_on, invited_by
         invitation.save(update_fields=["created_on", "expires_on", "invited_by"])
-    email_deliver_on_commit(_invitation_email(invitation))
+    hooks.invitation_sent.send(invitation=invitation)  # the layer above emails the invitee
     return invitation
 
 
@@ -879,26 +855,47 @@ def _metric_words(requirements: list[RequirementResult], catalog: Catalog, compe
 
 def reevaluate_on_commit(
     *,
-    organization_ids: Iterable[int],
+    organization_ids: Iterable[int] | None,
     day: datetime.date,
     cause: str | None = None,
     cause_detail: str = "",
 ) -> None:
-    """Re-evaluate organizations as of `day` once the current transaction commits.
+    """Re-evaluate organizations (None: every organization) as of `day` once the current transaction commits.
 
-    DESIGN.md: "Changes that matter in the day re-evaluate the organizations
-    involved at once, after the transaction commits; the nightly run is the
-    safety net, not the only path." Queued on commit, so nothing is queued
-    for a change that rolls back; robust, so a broker hiccup never fails a
-    change that is already committed (the nightly run catches up).
+    "Changes that matter in the day re-evaluate the organizations involved
+    at once, after the transaction commits; the nightly run is the safety
+    net, not the only path." Announced on commit (`hooks.reevaluation_requested`),
+    so nothing is queued for a change that rolls back; robust, so a broker
+    hiccup never fails a change that is already committed (the nightly run
+    catches up). The layer above re-evaluates and refreshes notifications.
     """
-    from .tasks import reevaluate_organizations  # tasks call services: import here, not at module level
-
-    ids = sorted({int(i) for i in organization_ids})
-    if not ids:
+    ids = None if organization_ids is None else sorted({int(i) for i in organization_ids})
+    if ids == []:
         return
     transaction.on_commit(
-        lambda: reevaluate_organizations.delay(ids, day.isoformat(), cause, cause_detail), robust=True
+        lambda: hooks.reevaluation_requested.send(organization_ids=ids, day=day, cause=cause, cause_params=cause_detail),
+        robust=True,
+    )
+
+
+# What a catalog load changes that can move a level (plans and benefits cannot).
+EVALUATED_CATALOG_PARTS = ("credentials", "metrics", "competencies", "options", "requirements")
+
+
+def catalog_changed(counts: dict[str, dict[str, int]]) -> bool:
+    """Whether a catalog load (its counts per kind of row) changed anything evaluation reads."""
+    return any(
+        counts.get(part, {}).get(what, 0)
+        for part in EVALUATED_CATALOG_PARTS
+        for what in ("created", "updated", "deleted")
+    )
+
+
+def reevaluate_everyone_on_commit(*, day: datetime.date) -> None:
+    """A catalog change can move any organization's level: re-evaluate every one as of `day` once the
+    transaction commits, each change recorded as caused by the catalog (not guessed by the next night)."""
+    reevaluate_on_commit(
+        organization_ids=None, day=day, cause=StatusChange.Cause.CATALOG_CHANGED, cause_detail=cause_text("catalog", day=day)
     )
 
 

@@ -16,8 +16,6 @@ from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_POST, require_safe
 
-from memberships.selectors import membership_on
-
 from .evaluation import evaluate
 from .forms import InvitationForm
 from .models import Association, Competency, Invitation, Level
@@ -66,23 +64,6 @@ def organization_or_404(request):
     if organization is None:
         raise Http404("You are not associated with an organization.")
     return organization
-
-
-@login_required
-@require_safe
-def dashboard_home(request):
-    today = timezone.localdate()
-    organization = request_organization(request)
-    context = {"organization": organization, "today": today, "invitations": invitations_received(request.user, day=today)}
-    if organization is not None:
-        achieved = achieved_competencies(organization, day=today)
-        context.update(
-            membership=membership_on(organization, day=today),
-            achieved=achieved,
-            gold_count=sum(row["result"].effective_level == Level.GOLD for row in achieved),
-            silver_count=sum(row["result"].effective_level == Level.SILVER for row in achieved),
-        )
-    return render(request, "dashboard/home.html", context)
 
 
 @login_required

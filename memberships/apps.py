@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class MembershipsConfig(AppConfig):
     name = "memberships"
     verbose_name = _("Memberships")
+
+    def ready(self) -> None:
+        from competencies import hooks
+
+        from . import receivers
+
+        hooks.invitation_sent.connect(receivers.invitation_email_queue)

@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from competencies.models import Competency, Employee, Level, Organization
-from partnercenter.formatting import format_money
+from competencies.formatting import format_money
 
 PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
 

@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from competencies.causes import cause_words
-from partnercenter.formatting import sentences
+from competencies.formatting import sentences
 from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import (
     LEVEL_RANK,

@@ -18,7 +18,7 @@ from django.utils.translation import ngettext, pgettext
 
 from competencies.evaluation import batched
 from competencies.models import LEVEL_RANK, Level, Organization
-from partnercenter.formatting import sentences
+from competencies.formatting import sentences
 
 from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, MembershipPlan
 

@@ -23,9 +23,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from competencies.models import Competency, Level, Organization
-from competencies.selectors import is_organization_admin
-from competencies.views import organization_or_404
-from partnercenter.formatting import format_money
+from competencies.selectors import achieved_competencies, invitations_received, is_organization_admin
+from competencies.views import organization_or_404, request_organization
+from competencies.formatting import format_money
 
 from . import services
 from .forms import DirectoryFilterForm, ProfileForm, ReferralForm
@@ -35,6 +35,7 @@ from .selectors import (
     entitlements,
     filter_listings,
     grace_ends_on,
+    membership_on,
     membership_state,
     listed_profile,
     renewal_opens_on,
@@ -46,6 +47,24 @@ from .selectors import (
 ONE_DAY = datetime.timedelta(days=1)
 DIRECTORY_PAGE_SIZE = 25
 REFERRALS_PER_IP_PER_HOUR = 5
+
+
+@login_required
+@require_safe
+def dashboard_home(request):
+    """The dashboard: the membership, the at-risk banner (layout), the competencies achieved, invitations."""
+    today = timezone.localdate()
+    organization = request_organization(request)
+    context = {"organization": organization, "today": today, "invitations": invitations_received(request.user, day=today)}
+    if organization is not None:
+        achieved = achieved_competencies(organization, day=today)
+        context.update(
+            membership=membership_on(organization, day=today),
+            achieved=achieved,
+            gold_count=sum(row["result"].effective_level == Level.GOLD for row in achieved),
+            silver_count=sum(row["result"].effective_level == Level.SILVER for row in achieved),
+        )
+    return render(request, "dashboard/home.html", context)
 
 
 def _action_organization(request) -> Organization:

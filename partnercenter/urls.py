@@ -1,4 +1,4 @@
-"""The URL map: the whole product at a glance (CONTRACT.md, "Pages")."""
+"""The URL map: the whole product at a glance (docs/interfaces.md, "Pages")."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -12,7 +12,7 @@ from memberships import views as membership_views
 
 dashboard_patterns = (
     [
-        path("", competency_views.dashboard_home, name="home"),
+        path("", membership_views.dashboard_home, name="home"),
         path("membership/", membership_views.membership_overview, name="membership"),
         path("membership/buy/", membership_views.membership_buy, name="membership-buy"),
         path("membership/upgrade/", membership_views.membership_upgrade, name="membership-upgrade"),

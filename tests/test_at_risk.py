@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 
 from competencies.models import Override
-from competencies.nightly import run_nightly
+from partnercenter.night import run_nightly
 from competencies.services import association_start, override_apply, statuses_refresh
 from memberships.models import Notification, OutboundEmail
 from memberships.notifications import (

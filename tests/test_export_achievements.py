@@ -117,7 +117,7 @@ def test_it_evaluates_organizations_never_stored(db):
 
 def test_it_exports_a_past_day_with_the_override_active_then(db):
     """An override that has expired since still made the effective level of a day it covered."""
-    from competencies.nightly import run_nightly
+    from partnercenter.night import run_nightly
 
     cloud = build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]])
     org = OrganizationFactory(mpn_id="1000009")

@@ -42,7 +42,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from competencies import models as cm
-from competencies.nightly import organization_ranges, run_nightly
+from partnercenter.night import organization_ranges, run_nightly
 from competencies.services import statuses_refresh
 from memberships.models import Notification, OutboundEmail
 from memberships.notifications import STUCK_AFTER, emails_deliver_pending
@@ -245,7 +245,7 @@ class Run:
     """One night through a worker: optionally killed before statement `kill_at`, then restarted and run again."""
 
     def __init__(self, tmp: Path, smtp: FakeSMTP, control, *, kill_at: int = 0,
-                 rerun: str = "competencies.tasks.run_nightly", kill_before: dict | None = None):
+                 rerun: str = "partnercenter.tasks.run_nightly", kill_before: dict | None = None):
         self.counter = tmp / f"statements-{kill_at}"
         self.counter.write_text("0")
         (tmp / f"statements-{kill_at}.killed").unlink(missing_ok=True)
@@ -258,16 +258,16 @@ class Run:
         return {**WORKER_ENV, "TEST_WORKER_EMAIL_URL": self.smtp.url, "FAULT_COUNTER": str(self.counter),
                 "FAULT_KILL_AT": str(kill_at), **(self.kill_before if kill_at else {})}
 
-    def night(self, log: TaskLog, process, task: str = "competencies.tasks.run_nightly") -> bool:
+    def night(self, log: TaskLog, process, task: str = "partnercenter.tasks.run_nightly") -> bool:
         """Enqueue the night of D (what beat does); True once every range's chain has run, False if the worker died."""
-        done = log.succeeded("competencies.tasks.remind_batch")
+        done = log.succeeded("partnercenter.tasks.remind_batch")
         ranges = len(list(organization_ranges(size=BATCH)))
         self.control.send_task(task, args=[D.isoformat()])
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 return False
-            if log.succeeded("competencies.tasks.remind_batch") >= done + ranges:
+            if log.succeeded("partnercenter.tasks.remind_batch") >= done + ranges:
                 return True
             time.sleep(0.1)
         raise AssertionError(f"the night did not finish: {''.join(log.lines[-30:])}")
@@ -366,7 +366,7 @@ def test_a_worker_killed_at_random_points_of_the_night_then_rerun_ends_as_a_clea
         build_night()
         # The last run dies among the night's last statements (an email after the last range's reminders).
         kill_at = statements - 2 if number == FAULT_RUNS else rng.randint(1, statements)
-        rerun = "competencies.tasks.run_nightly" if number % 2 else "competencies.tasks.nightly_catch_up"
+        rerun = "partnercenter.tasks.run_nightly" if number % 2 else "partnercenter.tasks.nightly_catch_up"
         run = Run(tmp_path, smtp, control, kill_at=kill_at, rerun=rerun)
         run.go()
         where = f"run {number}, seed {seed}, killed before statement {kill_at}, then {rerun}: {run.killed}"
@@ -423,7 +423,7 @@ def test_every_email_arrives_once_when_the_smtp_server_is_down_then_refuses_then
         with celery_worker(concurrency=2, extra_env={**WORKER_ENV, "TEST_WORKER_EMAIL_URL": smtp.url},
                            graceful=False) as process:
             log = TaskLog(process)
-            control.send_task("competencies.tasks.run_nightly", args=[D.isoformat()])
+            control.send_task("partnercenter.tasks.run_nightly", args=[D.isoformat()])
             wait_for(lambda: OutboundEmail.objects.count() == 5 and not OutboundEmail.objects.filter(
                 attempts=0).exists(), timeout=60)
             assert smtp.received == [] and not OutboundEmail.objects.filter(status="sent").exists()
@@ -488,7 +488,7 @@ class Supervised:
 
 
 REDIS_RUNS = int(os.environ.get("REDIS_RUNS", "3"))
-RESTART_AFTER = ["competencies.tasks.evaluate_batch", "competencies.tasks.notify_batch",
+RESTART_AFTER = ["partnercenter.tasks.evaluate_batch", "partnercenter.tasks.notify_batch",
                  "memberships.tasks.deliver_email"]
 
 
@@ -533,7 +533,7 @@ def test_the_night_completes_after_redis_comes_back(tmp_path, settings):
             worker = Supervised(concurrency=2, extra_env={**WORKER_ENV, "TEST_WORKER_EMAIL_URL": smtp.url},
                                 broker_url=url, graceful=False)
             try:
-                control.send_task("competencies.tasks.run_nightly", args=[D.isoformat()])
+                control.send_task("partnercenter.tasks.run_nightly", args=[D.isoformat()])
                 wait_for(lambda: worker.succeeded(after) >= 1, timeout=60)
                 redis_process.kill()  # SIGKILL: a crash, not a shutdown
                 redis_process.wait()
@@ -544,7 +544,7 @@ def test_the_night_completes_after_redis_comes_back(tmp_path, settings):
                 # died is started again; then beat's 04:00 catch-up runs whatever a lost message left undone.
                 settle(control, worker)
                 report["complete_before_catch_up"] += differences(outcome(), reference) == {}
-                control.send_task("competencies.tasks.nightly_catch_up", args=[D.isoformat()])
+                control.send_task("partnercenter.tasks.nightly_catch_up", args=[D.isoformat()])
                 settle(control, worker)
                 # Emails whose delivery task could not be queued while Redis was away: beat's sweep sends them.
                 control.send_task("memberships.tasks.deliver_pending")

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import translation
 
-from competencies.management.commands.seed_demo import AGENT_EMAIL, DEMO_PASSWORD
+from partnercenter.management.commands.seed_demo import AGENT_EMAIL, DEMO_PASSWORD
 from competencies.models import (
     AttainmentOption,
     CenterOfExcellence,

@@ -9,9 +9,9 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from competencies import nightly
-from competencies import tasks as competency_tasks
-from competencies.management.commands.run_nightly import Command
+from partnercenter import night as nightly
+from partnercenter import tasks as night_tasks
+from partnercenter.management.commands.run_nightly import Command
 from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
 from competencies.services import association_start, override_apply, statuses_refresh
 from memberships.models import Notification, OutboundEmail
@@ -173,7 +173,7 @@ def test_a_night_killed_while_notifying_and_run_again_ends_as_if_it_had_run_once
     clean = in_rollback(lambda: nightly.run_nightly(day=D))
 
     def crashed_then_rerun():
-        real = nightly.notify_range
+        real = nightly.STEPS["notify"]
         calls = {"n": 0}
 
         def dies_on_the_second_range(**kwargs):
@@ -182,10 +182,10 @@ def test_a_night_killed_while_notifying_and_run_again_ends_as_if_it_had_run_once
                 raise SystemExit("worker killed")
             return real(**kwargs)
 
-        monkeypatch.setattr(nightly, "notify_range", dies_on_the_second_range)
+        monkeypatch.setitem(nightly.STEPS, "notify", dies_on_the_second_range)
         with pytest.raises(SystemExit):
             nightly.run_nightly(day=D)
-        monkeypatch.setattr(nightly, "notify_range", real)
+        monkeypatch.setitem(nightly.STEPS, "notify", real)
         nightly.run_nightly(day=D)
 
     assert in_rollback(crashed_then_rerun) == clean
@@ -197,8 +197,8 @@ def test_the_celery_chain_does_what_the_synchronous_run_does(db, small_batches, 
     def through_celery():
         # Eager here (tests/test_worker_nightly.py runs the same through a real worker and broker).
         with django_capture_on_commit_callbacks(execute=True):
-            result = competency_tasks.run_nightly.delay(D.isoformat()).get()
-        assert result == {"day": "2026-11-20", "overrides_expired": 1, "ranges": 4}
+            result = night_tasks.run_nightly.delay(D.isoformat()).get()
+        assert result == {"day": "2026-11-20", "overrides_expired": 1, "ranges": 4, "ranges_evaluated": 4}
 
     via_celery = in_rollback(through_celery)
     # Same rows; the only difference is that the delivery tasks sent the emails.

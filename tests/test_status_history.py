@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from competencies.models import Association, CompetencyStatus, Credential, Override, StatusChange
 from competencies.services import association_end, association_start, statuses_refresh
-from competencies.tasks import reevaluate_organizations
+from partnercenter.tasks import reevaluate_organizations
 
 from .factories import (
     AssociationFactory,

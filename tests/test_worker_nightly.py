@@ -17,7 +17,7 @@ import time_machine
 
 from competencies.models import CompetencyStatus, OverrideAudit, StatusChange
 from competencies.services import association_start, override_apply
-from competencies.tasks import run_nightly
+from partnercenter.tasks import run_nightly
 from memberships.models import Notification, OutboundEmail
 from memberships.selectors import displayed_levels
 
@@ -54,9 +54,9 @@ class WorkerLog:
 
 def night_through_the_broker(log: WorkerLog, day: datetime.date, *, ranges: int) -> None:
     """Enqueue the night for `day` (what beat does) and wait until every range's chain has finished."""
-    done = log.succeeded("competencies.tasks.remind_batch")
+    done = log.succeeded("partnercenter.tasks.remind_batch")
     run_nightly.delay(day.isoformat())
-    wait_for(lambda: log.succeeded("competencies.tasks.remind_batch") >= done + ranges, timeout=60)
+    wait_for(lambda: log.succeeded("partnercenter.tasks.remind_batch") >= done + ranges, timeout=60)
 
 
 def test_an_employee_leaves_and_the_night_through_the_worker_warns_once_then_an_override_comes_and_goes(client):

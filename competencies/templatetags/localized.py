@@ -1,7 +1,7 @@
 """`{% load localized %}`: figures, prices, levels and causes in the active language.
 
 Dates need nothing of ours (`|date:"DATE_FORMAT"` follows the language);
-the rest goes through partnercenter/formatting.py and competencies/causes.py,
+the rest goes through competencies/formatting.py and competencies/causes.py,
 as the engine's words and the emails do.
 """
 
@@ -9,7 +9,7 @@ from django import template
 
 from competencies.causes import cause_words
 from competencies.models import Level
-from partnercenter.formatting import format_amount, format_money, format_number
+from competencies.formatting import format_amount, format_money, format_number
 
 register = template.Library()
 

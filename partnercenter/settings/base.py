@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "axes",
     "competencies",
     "memberships",
+    # The night's orchestration above both apps: its tasks, run_nightly, the hooks' receivers (apps.py).
+    "partnercenter",
 ]
 
 MIDDLEWARE = [
@@ -69,7 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "competencies.context_processors.organization",
+                "partnercenter.context_processors.organization",
             ],
         },
     },
@@ -228,12 +230,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs"), its catch-up, and email retries.
 CELERY_BEAT_SCHEDULE = {
     "nightly": {
-        "task": "competencies.tasks.run_nightly",
+        "task": "partnercenter.tasks.run_nightly",
         "schedule": crontab(hour=2, minute=0),
     },
     # The safety net: whatever of tonight's run a lost message or a dead worker left undone (idempotent).
     "nightly-catch-up": {
-        "task": "competencies.tasks.nightly_catch_up",
+        "task": "partnercenter.tasks.nightly_catch_up",
         "schedule": crontab(hour="4-6", minute=0),
     },
     # Emails whose delivery failed (SMTP down) or whose worker died are retried.

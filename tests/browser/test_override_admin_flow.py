@@ -111,7 +111,7 @@ def test_an_agent_previews_applies_and_revokes_an_override(page, agent, fabrikam
 
 def test_the_at_risk_banner_shows_on_the_organization_dashboard(page, fabrikam):
     """Not the admin, but what the night's notification looks like to the partner: screenshot for a person to check."""
-    from competencies.nightly import run_nightly
+    from partnercenter.night import run_nightly
     from competencies.services import association_start
 
     from ..factories import MembershipFactory

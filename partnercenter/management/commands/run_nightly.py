@@ -1,11 +1,11 @@
-"""`run_nightly [--date YYYY-MM-DD]` (CONTRACT.md): the nightly jobs, synchronously, as of that day."""
+"""`run_nightly [--date YYYY-MM-DD]`: the nightly jobs, synchronously, as of that day (docs/interfaces.md)."""
 
 import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from competencies.nightly import run_nightly
+from partnercenter.night import run_nightly
 
 
 def _day(value: str) -> datetime.date:
@@ -32,13 +32,4 @@ class Command(BaseCommand):
             report = run_nightly(day=on, now=None if no_send else timezone.now())
         except Exception as exc:  # one line, as every command of the project
             raise CommandError(f"the night of {on} stopped: {type(exc).__name__}: {exc}") from exc
-        refresh = report.refresh
-        notify = report.notify
-        self.stdout.write(
-            f"{on}: {report.overrides_expired} overrides expired; {refresh.organizations} organizations evaluated "
-            f"in {report.ranges} ranges, {refresh.changes} level changes; "
-            f"at risk +{notify.get('at_risk_raised', 0)}/-{notify.get('at_risk_cleared', 0)}, "
-            f"expiring soon +{notify.get('expiring_soon_raised', 0)}/-{notify.get('expiring_soon_cleared', 0)}, "
-            f"renewal reminders +{notify.get('reminders_raised', 0)}; {notify.get('emails_queued', 0)} emails queued"
-            + (f", {report.emails.get('sent', 0)} sent, {report.emails.get('retry', 0)} to retry" if report.emails else "")
-        )
+        self.stdout.write(report.summary())

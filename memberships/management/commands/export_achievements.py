@@ -18,6 +18,8 @@ from django.db.models import Max, Q
 
 from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import CompetencyStatus, Level, Organization
+from memberships.notifications import at_risk_flags
+from memberships.selectors import displayed_levels
 
 FIELDS = ["mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on", "at_risk", "displayed_level"]
 
@@ -30,9 +32,6 @@ def membership_columns(*, organization_ids: list[int], day: datetime.date) -> di
     two queries per 5,000 organizations); `at_risk` is DESIGN.md's
     "achievement at risk" (`memberships.notifications.at_risk_flags`).
     """
-    from memberships.notifications import at_risk_flags
-    from memberships.selectors import displayed_levels
-
     displayed = displayed_levels(organization_ids=organization_ids, day=day)
     at_risk = at_risk_flags(organization_ids=organization_ids, day=day)
     return {key: (displayed.get(key, "none"), key in at_risk) for key in set(displayed) | at_risk}

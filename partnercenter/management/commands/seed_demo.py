@@ -21,7 +21,7 @@ from django.contrib.auth.models import Group
 
 from competencies.importer import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
-from competencies.nightly import run_nightly
+from partnercenter.night import run_nightly
 from competencies.services import invitation_send, statuses_refresh
 
 DEMO_PASSWORD = "demo-partner-2026"

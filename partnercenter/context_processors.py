@@ -1,6 +1,9 @@
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from competencies.views import request_organization  # the view may have read it already: once per request
+from memberships.notifications import dashboard_notifications
+
 
 def organization(request):
     """The signed-in employee's organization, for the layout, and its open notifications for the banner.
@@ -11,15 +14,12 @@ def organization(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"current_organization": None, "dashboard_notifications": []}
-    from .views import request_organization  # the view may have read it already: once per request
 
     current = request_organization(request)
 
     def notifications():
         if current is None:
             return []
-        from memberships.notifications import dashboard_notifications
-
         return dashboard_notifications(current, day=timezone.localdate())
 
     return {"current_organization": current, "dashboard_notifications": SimpleLazyObject(notifications)}
