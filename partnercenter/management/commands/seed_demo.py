@@ -12,17 +12,16 @@ import datetime
 import json
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from django.contrib.auth.models import Group
-
 from competencies.importer import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
-from partnercenter.night import run_nightly
 from competencies.services import invitation_send, statuses_refresh
+from partnercenter.night import run_nightly
 
 DEMO_PASSWORD = "demo-partner-2026"
 AGENT_EMAIL = "agent@partnercenter.example"
@@ -33,63 +32,32 @@ def _d(day: datetime.date) -> str:
     return day.isoformat()
 
 
+EMPLOYEES = [
+    ("ava.chen@contoso.example", "Ava Chen"),
+    ("liam.patel@contoso.example", "Liam Patel"),
+    ("noah.garcia@contoso.example", "Noah Garcia"),
+    ("mia.rossi@contoso.example", "Mia Rossi"),
+    ("jane.doe@fabrikam.example", "Jane Doe"),
+    ("sam.lee@fabrikam.example", "Sam Lee"),
+    ("olivia.wong@northwind.example", "Olivia Wong"),
+    ("ethan.kim@northwind.example", "Ethan Kim"),
+    ("zoe.martin@tailspin.example", "Zoe Martin"),
+]
+
+
 def demo_records(today: datetime.date) -> tuple[list[dict], list[dict], datetime.date]:
     """Two batches of activity: the past (up to the memberships' purchase) and the recent change."""
     ago = lambda days: _d(today - datetime.timedelta(days=days))  # noqa: E731
     purchase_day = today - datetime.timedelta(days=120)
-    employees = [
-        ("ava.chen@contoso.example", "Ava Chen"),
-        ("liam.patel@contoso.example", "Liam Patel"),
-        ("noah.garcia@contoso.example", "Noah Garcia"),
-        ("mia.rossi@contoso.example", "Mia Rossi"),
-        ("jane.doe@fabrikam.example", "Jane Doe"),
-        ("sam.lee@fabrikam.example", "Sam Lee"),
-        ("olivia.wong@northwind.example", "Olivia Wong"),
-        ("ethan.kim@northwind.example", "Ethan Kim"),
-        ("zoe.martin@tailspin.example", "Zoe Martin"),
-    ]
-    past = [{"type": "employee", "email": email, "name": name} for email, name in employees]
-    past += [
-        {"type": "organization", "mpn_id": "1000001", "name": "Contoso Cloud", "country": "United States",
-         "website": "https://contoso.example", "admins": ["ava.chen@contoso.example"],
-         "description": "Azure migrations and cloud-native applications for mid-size companies."},
-        {"type": "organization", "mpn_id": "1000002", "name": "Fabrikam Consulting", "country": "Germany",
-         "website": "https://fabrikam.example", "admins": ["sam.lee@fabrikam.example"],
-         "description": "Azure infrastructure consulting in the DACH region."},
-        {"type": "organization", "mpn_id": "1000003", "name": "Northwind Traders IT", "country": "China",
-         "market": "developing", "website": "https://northwind.example", "admins": ["olivia.wong@northwind.example"],
-         "description": "Data platform and analytics services."},
-        {"type": "organization", "mpn_id": "1000004", "name": "Tailspin Toys Digital", "country": "Taiwan",
-         "admins": ["zoe.martin@tailspin.example"], "description": "A young team starting out on Azure."},
-    ]
-    start = ago(400)
-    for email, org in [
-        ("ava.chen@contoso.example", "1000001"), ("liam.patel@contoso.example", "1000001"),
-        ("noah.garcia@contoso.example", "1000001"), ("mia.rossi@contoso.example", "1000001"),
-        ("jane.doe@fabrikam.example", "1000002"), ("sam.lee@fabrikam.example", "1000002"),
-        ("olivia.wong@northwind.example", "1000003"), ("ethan.kim@northwind.example", "1000003"),
-        ("zoe.martin@tailspin.example", "1000004"),
-    ]:
-        past.append({"type": "association", "email": email, "mpn_id": org, "on": start})
-    credentials = [
-        # Contoso: Gold Cloud Platform (2 people + USD 100,000), Silver Application Development (2 web exams).
-        ("ava.chen@contoso.example", "70-533", 380), ("liam.patel@contoso.example", "70-535", 300),
-        ("noah.garcia@contoso.example", "70-480", 390), ("mia.rossi@contoso.example", "70-486", 350),
-        # Fabrikam: Silver Cloud Platform held up by Jane alone.
-        ("jane.doe@fabrikam.example", "70-533", 390),
-        # Northwind: Big Data option of Data Platform at Silver: the same two people, assessment and exam.
-        ("olivia.wong@northwind.example", "DP-FOUNDATIONS", 300), ("olivia.wong@northwind.example", "70-762", 280),
-        ("ethan.kim@northwind.example", "DP-FOUNDATIONS", 300), ("ethan.kim@northwind.example", "70-764", 270),
-        # Tailspin: an assessment but no exam yet: one credential away from Silver Cloud Platform.
-        ("zoe.martin@tailspin.example", "AZ-ASSESSMENT", 200),
-    ]
-    past += [{"type": "credential", "email": e, "code": c, "earned_on": ago(days)} for e, c, days in credentials]
+    past = [{"type": "employee", "email": email, "name": name} for email, name in EMPLOYEES]
+    past += ORGANIZATIONS
+    past += [{"type": "association", "email": email, "mpn_id": org, "on": ago(400)} for email, org in ASSOCIATIONS]
+    past += [{"type": "credential", "email": e, "code": c, "earned_on": ago(days)} for e, c, days in CREDENTIALS]
     for months_ago in range(12, 0, -1):
         period_end = _d(today - datetime.timedelta(days=30 * months_ago))
         past += [
-            {"type": "metric", "mpn_id": "1000001", "metric": "azure_consumption_usd", "period_end": period_end, "value": 12000},
-            {"type": "metric", "mpn_id": "1000002", "metric": "azure_consumption_usd", "period_end": period_end, "value": 1900},
-            {"type": "metric", "mpn_id": "1000004", "metric": "azure_consumption_usd", "period_end": period_end, "value": 600},
+            {"type": "metric", "mpn_id": mpn_id, "metric": "azure_consumption_usd", "period_end": period_end, "value": value}
+            for mpn_id, value in MONTHLY_CONSUMPTION
         ]
     past += [
         {"type": "membership", "mpn_id": "1000001", "level": "gold", "purchased_on": _d(purchase_day)},
@@ -103,6 +71,41 @@ def demo_records(today: datetime.date) -> tuple[list[dict], list[dict], datetime
          "agent": AGENT_EMAIL},
     ]
     return past, recent, purchase_day
+
+
+ORGANIZATIONS = [
+    {"type": "organization", "mpn_id": "1000001", "name": "Contoso Cloud", "country": "United States",
+     "website": "https://contoso.example", "admins": ["ava.chen@contoso.example"],
+     "description": "Azure migrations and cloud-native applications for mid-size companies."},
+    {"type": "organization", "mpn_id": "1000002", "name": "Fabrikam Consulting", "country": "Germany",
+     "website": "https://fabrikam.example", "admins": ["sam.lee@fabrikam.example"],
+     "description": "Azure infrastructure consulting in the DACH region."},
+    {"type": "organization", "mpn_id": "1000003", "name": "Northwind Traders IT", "country": "China",
+     "market": "developing", "website": "https://northwind.example", "admins": ["olivia.wong@northwind.example"],
+     "description": "Data platform and analytics services."},
+    {"type": "organization", "mpn_id": "1000004", "name": "Tailspin Toys Digital", "country": "Taiwan",
+     "admins": ["zoe.martin@tailspin.example"], "description": "A young team starting out on Azure."},
+]
+ASSOCIATIONS = [
+    ("ava.chen@contoso.example", "1000001"), ("liam.patel@contoso.example", "1000001"),
+    ("noah.garcia@contoso.example", "1000001"), ("mia.rossi@contoso.example", "1000001"),
+    ("jane.doe@fabrikam.example", "1000002"), ("sam.lee@fabrikam.example", "1000002"),
+    ("olivia.wong@northwind.example", "1000003"), ("ethan.kim@northwind.example", "1000003"),
+    ("zoe.martin@tailspin.example", "1000004"),
+]
+CREDENTIALS = [  # email, code, earned how many days ago
+    # Contoso: Gold Cloud Platform (2 people + USD 100,000), Silver Application Development (2 web exams).
+    ("ava.chen@contoso.example", "70-533", 380), ("liam.patel@contoso.example", "70-535", 300),
+    ("noah.garcia@contoso.example", "70-480", 390), ("mia.rossi@contoso.example", "70-486", 350),
+    # Fabrikam: Silver Cloud Platform held up by Jane alone.
+    ("jane.doe@fabrikam.example", "70-533", 390),
+    # Northwind: Big Data option of Data Platform at Silver: the same two people, assessment and exam.
+    ("olivia.wong@northwind.example", "DP-FOUNDATIONS", 300), ("olivia.wong@northwind.example", "70-762", 280),
+    ("ethan.kim@northwind.example", "DP-FOUNDATIONS", 300), ("ethan.kim@northwind.example", "70-764", 270),
+    # Tailspin: an assessment but no exam yet: one credential away from Silver Cloud Platform.
+    ("zoe.martin@tailspin.example", "AZ-ASSESSMENT", 200),
+]
+MONTHLY_CONSUMPTION = [("1000001", 12000), ("1000002", 1900), ("1000004", 600)]  # USD of Azure a month
 
 
 def _lines(records):
@@ -134,7 +137,8 @@ class Command(BaseCommand):
                 agent.save()
                 agent.groups.add(Group.objects.get(name="agent"))
                 import_activity(lines=_lines(past), source="seed_demo")
-                org_ids = list(Organization.objects.filter(mpn_id__in=["1000001", "1000002", "1000003", "1000004"]).values_list("pk", flat=True))
+                demo_orgs = Organization.objects.filter(mpn_id__in=["1000001", "1000002", "1000003", "1000004"])
+                org_ids = list(demo_orgs.values_list("pk", flat=True))
                 statuses_refresh(organization_ids=org_ids, day=purchase_day)
                 import_activity(lines=_lines(recent), source="seed_demo")
                 statuses_refresh(organization_ids=org_ids, day=today)
