@@ -17,3 +17,14 @@ document.addEventListener("change", (event) => {
     select.form.submit();
   }
 });
+
+// The Menu button on a phone: open and close the side menu in place (without scripts it is a link to #sidenav).
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".menu-toggle");
+  const menu = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (menu) {
+    event.preventDefault();
+    const open = menu.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+});
