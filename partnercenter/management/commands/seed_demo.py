@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from django.contrib.auth.models import Group
 
-from competencies.importer import ImportFailed, import_activity
+from competencies.activity import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
 from partnercenter.night import run_nightly
 from competencies.services import invitation_send, statuses_refresh
