@@ -16,8 +16,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
+from competencies.activity import import_activity
 from competencies.catalog import load_catalog_file
-from competencies.importer import import_activity
 
 from . import floor, generate, load
 from .evaluation_bench import PeakMemory, WriteTimer
@@ -78,7 +78,7 @@ def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) ->
         cursor.execute(f"TRUNCATE {', '.join(load.EMPTIED)} RESTART IDENTITY CASCADE")
     load_catalog_file(files / "catalog.yaml")
     phases = _Phases()
-    importer_log = logging.getLogger("competencies.importer")
+    importer_log = logging.getLogger("competencies.activity")
     importer_log.addHandler(phases)
     level, importer_log.level = importer_log.level, logging.DEBUG  # its own timing of each phase
     importer_log.propagate = False

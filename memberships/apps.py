@@ -9,6 +9,7 @@ class MembershipsConfig(AppConfig):
     def ready(self) -> None:
         from competencies import hooks
 
-        from . import receivers
+        from . import activity, receivers
 
+        activity.register()  # the `membership` record type of the activity importer
         hooks.invitation_sent.connect(receivers.invitation_email_queue)

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from competencies import models as cm
-from competencies.importer import ImportFailed, import_activity
+from competencies.activity import ImportFailed, import_activity
 from memberships.models import Membership
 
 from .factories import (
@@ -226,6 +226,30 @@ def test_an_override_expires_three_calendar_months_later_and_is_audited(catalog)
     audit = cm.OverrideAudit.objects.get()
     assert (audit.override, audit.action, audit.actor.email, audit.day) == (row, "apply", AGENT, D(2026, 11, 30))
     assert audit.new_values["expires_on"] == "2027-02-28"
+
+
+def test_a_membership_already_stored_or_on_an_earlier_line_is_unchanged(catalog):
+    membership = {"type": "membership", "mpn_id": "1234567", "level": "silver", "purchased_on": "2026-02-01"}
+    first = import_activity(lines=jsonl(CONTOSO, membership, membership))
+    assert (first.created["membership"], first.unchanged["membership"]) == (1, 1)
+    again = import_activity(lines=jsonl(membership, {**membership, "level": "gold"}))
+    assert (again.created["membership"], again.unchanged["membership"]) == (1, 1)
+    assert Membership.objects.count() == 2
+    assert again.summary().endswith("membership: 1 new, 0 updated, 1 unchanged)")
+
+
+def test_the_membership_record_type_is_registered_by_the_memberships_app(db):
+    from competencies.activity.records import REQUIRED, registered_types
+
+    assert "membership" in [kind.name for kind in registered_types()]
+    assert REQUIRED["membership"] == ("mpn_id", "level", "purchased_on")
+
+
+def test_a_layer_above_cannot_register_one_of_the_importers_own_record_types():
+    from competencies.activity.records import register_record_type
+
+    with pytest.raises(ValueError, match="'employee' is one of the importer's own record types"):
+        register_record_type("employee", record=tuple, required=("email",), parse=None, load=None, replay=None, write=None)
 
 
 def test_an_override_keeps_the_end_given_and_needs_no_agent(catalog):
@@ -583,12 +607,12 @@ def call_command_from_argv(monkeypatch):
 def test_the_command_reports_a_database_changed_under_it_in_one_line(catalog, monkeypatch):
     from django.db import IntegrityError
 
-    from competencies import importer
+    from competencies.activity import writing
 
-    def write(self):
+    def write(batch):
         raise IntegrityError('duplicate key value violates unique constraint "employee_email_ci_unique"\nDETAIL: ...')
 
-    monkeypatch.setattr(importer._Replay, "write", write)
+    monkeypatch.setattr(writing, "write", write)
     with pytest.raises(CommandError) as failure:
         call_command("import_activity", str(SAMPLE), stdout=io.StringIO())
     assert str(failure.value) == (

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from django.utils import timezone
 
-from competencies.importer import ImportFailed, import_activity
+from competencies.activity import ImportFailed, import_activity
 from competencies.services import reevaluate_on_commit
 
 

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from competencies.importer import ImportFailed, import_activity
+from competencies.activity import ImportFailed, import_activity
 from competencies.models import Competency, Employee, Organization
 from competencies.services import invitation_send, statuses_refresh
 from partnercenter.night import run_nightly
