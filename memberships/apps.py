@@ -7,8 +7,12 @@ class MembershipsConfig(AppConfig):
     verbose_name = _("Memberships")
 
     def ready(self) -> None:
+        from competencies import catalog as competency_catalog
         from competencies import hooks
 
-        from . import receivers
+        from . import catalog, receivers
 
         hooks.invitation_sent.connect(receivers.invitation_email_queue)
+        # Memberships' part of the catalog file, checked and written by load_catalog after the competencies.
+        competency_catalog.register_section("memberships", parse=catalog.parse_plans, load=catalog.load_plans)
+        competency_catalog.register_section("benefits", parse=catalog.parse_benefits, load=catalog.load_benefits)

@@ -39,7 +39,8 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from competencies.causes import cause_words
 from competencies.formatting import sentences
-from competencies.evaluation import batched, catalog_snapshot, evaluate
+from competencies.engine import batched, evaluate
+from competencies.snapshot import catalog_snapshot
 from competencies.models import (
     LEVEL_RANK,
     Association,

@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from competencies import evaluation
-from competencies.evaluation import evaluate
+from competencies.batch import collector_paused
+from competencies.engine import evaluate
 from competencies.models import StatusChange
+from competencies.requirement_kinds import REQUIREMENT_KINDS, RequirementKind
+from competencies.results import RequirementResult
 from competencies.services import statuses_refresh
 
 from .factories import (
@@ -56,7 +58,9 @@ def catalog(db):
             silver=[[people(1, any_of=["70-533", "70-535"]), CONSUMPTION], [people(2, groups=[["AZ-F"], ["70-533"]])]],
             gold=[[people(3, any_of=["70-533", "70-535"]), {**CONSUMPTION, "at_least": 40000}]],
         ),
-        build_competency("data", silver=[[people(1, all_of=["70-764", "70-765"])]], gold=[[people(2, all_of=["70-764", "70-765"])]]),
+        build_competency(
+            "data", silver=[[people(1, all_of=["70-764", "70-765"])]], gold=[[people(2, all_of=["70-764", "70-765"])]]
+        ),
         build_competency("office", silver=[[USERS]], gold=[[USERS, {"kind": "customer_references", "count": 3}]]),
     ]
 
@@ -104,11 +108,11 @@ def test_organizations_with_the_same_figures_share_their_results(catalog):
 
 
 def test_a_catalog_with_a_kind_the_batch_path_does_not_know_is_evaluated_by_its_kind(db, monkeypatch):
-    class Always(evaluation.RequirementKind):
+    class Always(RequirementKind):
         def evaluate(self, req, facts, *, details):
-            return evaluation.RequirementResult(req.id, req.kind, bool(facts.members), len(facts.members), 1, "", 1.0)
+            return RequirementResult(req.id, req.kind, bool(facts.members), len(facts.members), 1, "", 1.0)
 
-    monkeypatch.setitem(evaluation.REQUIREMENT_KINDS, "always", Always())
+    monkeypatch.setitem(REQUIREMENT_KINDS, "always", Always())
     competency = build_competency(silver=[[{"kind": "always"}]])
     org, empty = OrganizationFactory(), OrganizationFactory()
     certified_employee(org)
@@ -121,9 +125,9 @@ def test_the_garbage_collector_is_paused_only_inside_the_block():
     import gc
 
     assert gc.isenabled()
-    with evaluation.collector_paused():
+    with collector_paused():
         assert not gc.isenabled()
-        with evaluation.collector_paused():  # nested: the outer block resumes it
+        with collector_paused():  # nested: the outer block resumes it
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
