@@ -99,7 +99,7 @@ def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
 def key_people_of(organization: Organization, *, day: datetime.date) -> dict[int, list[dict]]:
     """Per employee, what the organization would lose on `day` if they alone left.
 
-    From the engine's key people (DESIGN.md: "if Jane Doe leaves, Cloud
+    From the engine's key people (docs/design.md: "if Jane Doe leaves, Cloud
     Platform drops from Gold to Silver"): each row names the competency, its
     effective level and the level it would drop to. One evaluation with
     details, a fixed number of queries.
