@@ -23,9 +23,9 @@ from django.db import connection, transaction
 
 from competencies.batch import collector_paused
 from competencies.engine import batched, evaluate
-from competencies.snapshot import catalog_snapshot
 from competencies.models import LEVEL_RANK, CompetencyStatus, Organization, StatusChange
 from competencies.services import statuses_refresh
+from competencies.snapshot import catalog_snapshot
 
 from . import floor
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ class CatalogFile:
     credentials: tuple[CredentialEntry, ...] = ()
     metrics: tuple[MetricEntry, ...] = ()
     centers: tuple[CenterEntry, ...] = ()
-    sections: dict[str, tuple] | None = None  # a registered section's name -> what its `parse` gave
+    sections: dict[str, tuple] = field(default_factory=dict)  # a registered section's name -> what its `parse` gave
 
     @property
     def competencies(self) -> list[CompetencyEntry]:

@@ -20,8 +20,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import hooks
-from .causes import amount_words, cause_text
 from .batch import collector_paused
+from .causes import amount_words, cause_text
 from .engine import batched, evaluate
 from .models import (
     LEVEL_RANK,

@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Q
 
 from competencies.engine import batched, evaluate
-from competencies.snapshot import catalog_snapshot
 from competencies.models import CompetencyStatus, Level, Organization
+from competencies.snapshot import catalog_snapshot
 from memberships.notifications import at_risk_flags
 from memberships.selectors import displayed_levels
 
