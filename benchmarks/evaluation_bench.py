@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 
-from competencies.evaluation import batched, catalog_snapshot, collector_paused, evaluate
+from competencies.batch import collector_paused
+from competencies.engine import batched, evaluate
 from competencies.models import LEVEL_RANK, CompetencyStatus, Organization, StatusChange
 from competencies.services import statuses_refresh
+from competencies.snapshot import catalog_snapshot
 
 from . import floor
 

@@ -35,7 +35,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from competencies.evaluation import evaluate
+from competencies.engine import evaluate
 from competencies.models import Association, Competency, Employee, Level, Organization, StatusChange
 from competencies.services import association_start
 

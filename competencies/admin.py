@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from . import models, services
 from .services import reevaluate_everyone_on_commit
 from .causes import cause_words
-from .evaluation import evaluate
+from .engine import evaluate
 
 
 # Django 6.1's date hierarchy ("Filter by expires on") is not in its own Chinese catalogs yet: ours says it.

@@ -4,7 +4,10 @@ import datetime
 
 from django.utils import timezone
 
-from .models import Association, Employee, Level, Organization
+from .engine import evaluate
+from .models import Association, Competency, EarnedCredential, Employee, Invitation, Level, Organization, StatusChange
+from .rules import covering, credential_valid, credential_valid_on
+from .snapshot import catalog_snapshot
 
 
 def organization_of(employee: Employee, *, day: datetime.date | None = None) -> Organization | None:
@@ -16,8 +19,7 @@ def organization_of(employee: Employee, *, day: datetime.date | None = None) -> 
     day = day or timezone.localdate()
     association = (
         Association.objects.select_related("organization")
-        .filter(employee=employee, starts_on__lte=day)
-        .exclude(ends_on__lte=day)
+        .filter(covering(day), employee=employee)
         .order_by("-starts_on")
         .first()
     )
@@ -41,9 +43,6 @@ def competency_overview(organization: Organization, *, day: datetime.date) -> li
     queries) so they always show the state as of today, whatever the stored
     status's age.
     """
-    from .evaluation import evaluate
-    from .models import Competency
-
     results = evaluate(organization_ids=[organization.pk], day=day)
     centers: dict[int, dict] = {}
     for competency in Competency.objects.select_related("center").order_by("center__position", "position", "name"):
@@ -61,8 +60,6 @@ def achieved_competencies(organization: Organization, *, day: datetime.date) -> 
     The dashboard needs only their names: the engine's own catalog snapshot
     gives them, so this costs no query beyond one evaluation.
     """
-    from .evaluation import catalog_snapshot, evaluate
-
     catalog = catalog_snapshot()
     results = evaluate(organization_ids=[organization.pk], day=day, catalog=catalog)
     rows = [{"competency": spec, "result": results.get((organization.pk, spec.id))} for spec in catalog.competencies]
@@ -70,16 +67,11 @@ def achieved_competencies(organization: Organization, *, day: datetime.date) -> 
 
 
 def competency_history(organization: Organization, competency) -> list:
-    from .models import StatusChange
-
     return list(StatusChange.objects.filter(organization=organization, competency=competency).order_by("-day", "-id"))
 
 
 def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
     """The employee's earned credentials, newest first, with validity on `day` and the competencies they count for."""
-    from .evaluation import catalog_snapshot
-    from .models import EarnedCredential
-
     catalog = catalog_snapshot()
     competencies_by_credential: dict[int, list[str]] = {}
     for competency in catalog.competencies:
@@ -87,13 +79,13 @@ def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
             competencies_by_credential.setdefault(credential_id, []).append(competency.name)
     rows = []
     for earned in EarnedCredential.objects.filter(employee=employee).select_related("credential").order_by("-earned_on"):
-        ends = [d for d in (earned.expires_on, earned.credential.accepted_until) if d is not None]
-        valid_until = min(ends) if ends else None
+        accepted_until = earned.credential.accepted_until
+        ends = [d for d in (earned.expires_on, accepted_until) if d is not None]
         rows.append(
             {
                 "earned": earned,
-                "valid_until": valid_until,
-                "valid": earned.earned_on <= day and (valid_until is None or day < valid_until),
+                "valid_until": min(ends) if ends else None,
+                "valid": credential_valid_on(earned.earned_on, earned.expires_on, accepted_until, day),
                 "competencies": sorted(competencies_by_credential.get(earned.credential_id, [])),
             }
         )
@@ -107,14 +99,11 @@ def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
 def key_people_of(organization: Organization, *, day: datetime.date) -> dict[int, list[dict]]:
     """Per employee, what the organization would lose on `day` if they alone left.
 
-    From the engine's key people (DESIGN.md: "if Jane Doe leaves, Cloud
+    From the engine's key people (docs/design.md: "if Jane Doe leaves, Cloud
     Platform drops from Gold to Silver"): each row names the competency, its
     effective level and the level it would drop to. One evaluation with
     details, a fixed number of queries.
     """
-    from .evaluation import evaluate
-    from .models import Competency
-
     names = dict(Competency.objects.values_list("pk", "name"))
     key: dict[int, list[dict]] = {}
     for (_org, competency_id), result in evaluate(organization_ids=[organization.pk], day=day, details=True).items():
@@ -132,18 +121,11 @@ def members_of(organization: Organization, *, day: datetime.date) -> list[dict]:
     associations, their earned credentials, and one evaluation with details
     for the key people.
     """
-    from .models import EarnedCredential
-
-    associations = list(
-        Association.objects.filter(organization=organization, starts_on__lte=day)
-        .exclude(ends_on__lte=day)
-        .select_related("employee")
-    )
+    associations = list(Association.objects.filter(covering(day), organization=organization).select_related("employee"))
     employee_ids = [a.employee_id for a in associations]
     codes: dict[int, list[str]] = {}
     earned = (
-        EarnedCredential.objects.filter(employee_id__in=employee_ids, earned_on__lte=day)
-        .exclude(expires_on__lte=day)
+        EarnedCredential.objects.filter(credential_valid(day), employee_id__in=employee_ids)
         .exclude(credential__accepted_until__lte=day)
         .values_list("employee_id", "credential__code")
         .order_by("credential__code")
@@ -168,8 +150,6 @@ def members_of(organization: Organization, *, day: datetime.date) -> list[dict]:
 
 def invitations_sent(organization: Organization) -> list:
     """The organization's pending invitations, newest first (expired ones too, so an admin can renew or withdraw them)."""
-    from .models import Invitation
-
     return list(
         Invitation.objects.filter(organization=organization, state=Invitation.State.PENDING)
         .select_related("invited_by")
@@ -179,8 +159,6 @@ def invitations_sent(organization: Organization) -> list:
 
 def invitations_received(employee: Employee, *, day: datetime.date) -> list:
     """The invitations addressed to the employee's email that can still be answered on `day`."""
-    from .models import Invitation
-
     return list(
         Invitation.objects.filter(email__iexact=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
         .select_related("organization", "invited_by")

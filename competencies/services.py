@@ -20,16 +20,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import hooks
+from .batch import collector_paused
 from .causes import amount_words, cause_text
-from .evaluation import (
-    Catalog,
-    CompetencyResult,
-    RequirementResult,
-    batched,
-    catalog_snapshot,
-    collector_paused,
-    evaluate,
-)
+from .engine import batched, evaluate
 from .models import (
     LEVEL_RANK,
     Association,
@@ -42,6 +35,9 @@ from .models import (
     Override,
     StatusChange,
 )
+from .results import CompetencyResult, RequirementResult
+from .snapshot import catalog_snapshot
+from .specs import CatalogSnapshot
 
 ONE_DAY = datetime.timedelta(days=1)
 
@@ -380,7 +376,7 @@ def _refresh_batch(
     batch: list[int],
     *,
     day: datetime.date,
-    catalog: Catalog,
+    catalog: CatalogSnapshot,
     cause: str | None,
     cause_detail: str,
     result: RefreshResult,
@@ -559,7 +555,7 @@ def _status_changes(
     changed: list[tuple[CompetencyResult, _Stored | None]],
     *,
     day: datetime.date,
-    catalog: Catalog,
+    catalog: CatalogSnapshot,
     cause: str | None,
     cause_detail: str,
 ) -> list[tuple]:
@@ -616,7 +612,7 @@ class _Earned(NamedTuple):
 
 
 def _infer_causes(
-    changed: list[tuple[CompetencyResult, _Stored | None]], *, day: datetime.date, catalog: Catalog
+    changed: list[tuple[CompetencyResult, _Stored | None]], *, day: datetime.date, catalog: CatalogSnapshot
 ) -> dict[tuple[int, int], tuple[str, str]]:
     """Why a level changed between the stored status (as of `old.as_of`) and `day`.
 
@@ -692,7 +688,7 @@ def _override_causes(
 
 
 def _evaluated_causes(
-    changes: list[tuple[CompetencyResult, _Stored]], *, day: datetime.date, catalog: Catalog
+    changes: list[tuple[CompetencyResult, _Stored]], *, day: datetime.date, catalog: CatalogSnapshot
 ) -> dict[tuple[int, int], tuple[str, str]]:
     """The evaluated level moved: find the association, credential or metric event that explains it."""
     Cause = StatusChange.Cause
@@ -836,7 +832,7 @@ def _requirements_involved(evaluation: CompetencyResult, old: _Stored, *, lost: 
     return [r for o in evaluation.options if o.option_id == evaluation.met_option_id for r in o.requirements]
 
 
-def _metric_words(requirements: list[RequirementResult], catalog: Catalog, competency_id: int, *, lost: bool) -> str:
+def _metric_words(requirements: list[RequirementResult], catalog: CatalogSnapshot, competency_id: int, *, lost: bool) -> str:
     """Plain words for the first metric requirement among `requirements`, or "" when there is none."""
     spec = catalog.competency(competency_id)
     thresholds = {r.id: r.compiled for o in spec.options for r in o.requirements if r.kind == "metric"} if spec else {}

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_POST, require_safe
 
-from .evaluation import evaluate
+from .engine import evaluate
 from .forms import InvitationForm
 from .models import Association, Competency, Invitation, Level
 from .selectors import (

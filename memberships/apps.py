@@ -7,9 +7,13 @@ class MembershipsConfig(AppConfig):
     verbose_name = _("Memberships")
 
     def ready(self) -> None:
+        from competencies import catalog as competency_catalog
         from competencies import hooks
 
-        from . import activity, receivers
+        from . import activity, catalog, receivers
 
         activity.register()  # the `membership` record type of the activity importer
         hooks.invitation_sent.connect(receivers.invitation_email_queue)
+        # Memberships' part of the catalog file, checked and written by load_catalog after the competencies.
+        competency_catalog.register_section("memberships", parse=catalog.parse_plans, load=catalog.load_plans)
+        competency_catalog.register_section("benefits", parse=catalog.parse_benefits, load=catalog.load_benefits)

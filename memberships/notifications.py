@@ -38,8 +38,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from competencies.causes import cause_words
+from competencies.engine import batched, evaluate
 from competencies.formatting import sentences
-from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import (
     LEVEL_RANK,
     Association,
@@ -52,6 +52,7 @@ from competencies.models import (
     Override,
     StatusChange,
 )
+from competencies.snapshot import catalog_snapshot
 
 from .emails import email_enqueue
 from .models import Membership, Notification, OutboundEmail

@@ -16,7 +16,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
-from competencies.evaluation import batched
+from competencies.engine import batched
 from competencies.models import LEVEL_RANK, Level, Organization
 from competencies.formatting import sentences
 
@@ -332,7 +332,8 @@ def qualifications(organization: Organization, *, day: datetime.date) -> dict[st
     best progress among its options of that level or above: gold alone is
     enough) and the engine's words for what it lacks.
     """
-    from competencies.evaluation import catalog_snapshot, evaluate
+    from competencies.engine import evaluate
+    from competencies.snapshot import catalog_snapshot
 
     catalog = catalog_snapshot()
     results = evaluate(organization_ids=[organization.pk], day=day, details=True, catalog=catalog)

@@ -1,4 +1,4 @@
-"""The evaluation engine: DESIGN.md "Evaluation (as of a day D)", rule by rule, at its boundaries."""
+"""The evaluation engine: docs/design.md "Evaluation (as of a day D)", rule by rule, at its boundaries."""
 
 import datetime
 from decimal import Decimal
@@ -7,9 +7,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from competencies import evaluation
-from competencies.evaluation import REQUIREMENT_KINDS, RequirementKind, RequirementResult, evaluate
+from competencies.engine import evaluate
 from competencies.models import Credential, Override
+from competencies.requirement_kinds import REQUIREMENT_KINDS, RequirementKind
+from competencies.results import RequirementResult
+from competencies.snapshot import catalog_snapshot
 
 from .factories import (
     AssociationFactory,
@@ -326,7 +328,7 @@ def test_a_revoked_override_without_its_day_raises_nothing(cloud, org):
 
 
 def test_it_judges_an_override_active_on_a_past_day_by_its_dates_not_its_state_today(cloud, org):
-    """DESIGN.md: an override active on D (`starts_on <= D < expires_on`, not revoked), as of a day D in the past too."""
+    """docs/design.md: an override active on D (`starts_on <= D < expires_on`, not revoked), as of a day D in the past too."""
     expired = OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=D - 90 * DAY, expires_on=D,
                               state=Override.State.EXPIRED)
     assert result_of(org, cloud, D - DAY).effective_level == "gold"  # its last day: it was active then
@@ -512,7 +514,7 @@ def test_the_number_of_queries_does_not_depend_on_organizations_employees_or_com
 
 
 def test_it_reads_nothing_of_the_catalog_when_given_one(cloud, consumption, org):
-    catalog = evaluation.catalog_snapshot()
+    catalog = catalog_snapshot()
     with CaptureQueriesContext(connection) as ctx:
         evaluate(organization_ids=[org.pk], day=D, catalog=catalog)
     assert len(ctx.captured_queries) == 5

@@ -6,9 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from competencies import evaluation
-from competencies.evaluation import evaluate
-from competencies.models import StatusChange
+from competencies.batch import collector_paused, people_figure
+from competencies.catalog import load_catalog
+from competencies.catalog_checks import CatalogError, at, item
+from competencies.engine import evaluate
+from competencies.models import Competency, StatusChange
+from competencies.requirement_kinds import REQUIREMENT_KINDS, RequirementKind
+from competencies.results import RequirementResult
 from competencies.services import statuses_refresh
 
 from .factories import (
@@ -56,7 +60,9 @@ def catalog(db):
             silver=[[people(1, any_of=["70-533", "70-535"]), CONSUMPTION], [people(2, groups=[["AZ-F"], ["70-533"]])]],
             gold=[[people(3, any_of=["70-533", "70-535"]), {**CONSUMPTION, "at_least": 40000}]],
         ),
-        build_competency("data", silver=[[people(1, all_of=["70-764", "70-765"])]], gold=[[people(2, all_of=["70-764", "70-765"])]]),
+        build_competency(
+            "data", silver=[[people(1, all_of=["70-764", "70-765"])]], gold=[[people(2, all_of=["70-764", "70-765"])]]
+        ),
         build_competency("office", silver=[[USERS]], gold=[[USERS, {"kind": "customer_references", "count": 3}]]),
     ]
 
@@ -104,11 +110,11 @@ def test_organizations_with_the_same_figures_share_their_results(catalog):
 
 
 def test_a_catalog_with_a_kind_the_batch_path_does_not_know_is_evaluated_by_its_kind(db, monkeypatch):
-    class Always(evaluation.RequirementKind):
+    class Always(RequirementKind):
         def evaluate(self, req, facts, *, details):
-            return evaluation.RequirementResult(req.id, req.kind, bool(facts.members), len(facts.members), 1, "", 1.0)
+            return RequirementResult(req.id, req.kind, bool(facts.members), len(facts.members), 1, "", 1.0)
 
-    monkeypatch.setitem(evaluation.REQUIREMENT_KINDS, "always", Always())
+    monkeypatch.setitem(REQUIREMENT_KINDS, "always", Always())
     competency = build_competency(silver=[[{"kind": "always"}]])
     org, empty = OrganizationFactory(), OrganizationFactory()
     certified_employee(org)
@@ -117,13 +123,71 @@ def test_a_catalog_with_a_kind_the_batch_path_does_not_know_is_evaluated_by_its_
     assert results[(empty.pk, competency.pk)].evaluated_level == "none"
 
 
+class SomeoneCertified(RequirementKind):
+    """Someone holds one of `codes`: a kind that takes the batch path, written as one class."""
+
+    batchable = True
+
+    def validate(self, entry, path, check, names):
+        if check.mapping(entry, path, required=["kind", "codes"]) is not None:
+            for i, code in enumerate(check.sequence(entry.get("codes"), at(path, "codes"), non_empty=True)):
+                if code not in names.credentials:
+                    check.problem(item(at(path, "codes"), i), f"unknown credential {code!r}")
+
+    def credential_codes(self, params):
+        return set(params["codes"])
+
+    def compile(self, params, lookups):
+        return frozenset(lookups.ids_by_code[c] for c in params["codes"] if c in lookups.ids_by_code)
+
+    def credential_ids(self, compiled):
+        return set(compiled)
+
+    def figure(self, compiled):
+        return people_figure([compiled])
+
+    def batch_result(self, req, value, market):
+        return RequirementResult(req.id, req.kind, value >= 1, value, 1, "people", float(min(value, 1)))
+
+    def evaluate(self, req, facts, *, details):
+        have = len(set().union(*[facts.holders.get(c, ()) for c in req.compiled]))
+        return RequirementResult(req.id, req.kind, have >= 1, have, 1, "people", float(min(have, 1)))
+
+
+def test_a_new_kind_is_one_class_the_loader_the_engine_and_the_batch_path_all_ask(db, monkeypatch):
+    monkeypatch.setitem(REQUIREMENT_KINDS, "someone_certified", SomeoneCertified())
+    requirement = {"kind": "someone_certified", "codes": ["70-533", "70-999"]}
+    doc = {
+        "credentials": [{"code": "70-533", "title": "Azure"}],
+        "centers": [{"slug": "cloud", "name": "Cloud", "competencies": [
+            {"slug": "cloud-platform", "name": "Cloud Platform", "levels": {"silver": {"options": [
+                {"name": "Someone", "requirements": [requirement]},
+            ]}}},
+        ]}],
+    }
+    with pytest.raises(CatalogError) as refused:
+        load_catalog(data=doc, source="test")
+    path = "centers[0].competencies[0].levels.silver.options[0].requirements[0].codes[1]"
+    assert refused.value.problems == [(path, "unknown credential '70-999'")]
+
+    requirement["codes"] = ["70-533"]
+    load_catalog(data=doc, source="test")
+    cloud = Competency.objects.get(slug="cloud-platform")
+    org, empty = OrganizationFactory(), OrganizationFactory()
+    certified_employee(org, "70-533")
+    batch = evaluate(organization_ids=[org.pk, empty.pk], day=D)
+    detailed = evaluate(organization_ids=[org.pk, empty.pk], day=D, details=True)
+    assert {k: comparable(r) for k, r in batch.items()} == {k: comparable(r) for k, r in detailed.items()}
+    assert (batch[(org.pk, cloud.pk)].evaluated_level, batch[(empty.pk, cloud.pk)].evaluated_level) == ("silver", "none")
+
+
 def test_the_garbage_collector_is_paused_only_inside_the_block():
     import gc
 
     assert gc.isenabled()
-    with evaluation.collector_paused():
+    with collector_paused():
         assert not gc.isenabled()
-        with evaluation.collector_paused():  # nested: the outer block resumes it
+        with collector_paused():  # nested: the outer block resumes it
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()

@@ -1,4 +1,4 @@
-"""`load_catalog`: validating, upserting and refusing catalog files (CONTRACT.md, "Catalog file")."""
+"""`load_catalog`: validating, upserting and refusing catalog files (docs/design.md, "Catalog file")."""
 
 import copy
 import datetime
@@ -13,20 +13,15 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from competencies.catalog import (
-    DEFAULT_CATALOG_PATH,
-    CatalogError,
-    load_catalog,
-    load_catalog_file,
-    one_year_after,
-    parse_catalog,
-    read_catalog_file,
-)
+from competencies.catalog import DEFAULT_CATALOG_PATH, load_catalog, load_catalog_file, parse_catalog
+from competencies.catalog_checks import CatalogError
+from competencies.catalog_file import read_catalog_file
+from competencies.dates import years_after
 from competencies.management.commands.load_catalog import Command as LoadCatalogCommand
 from competencies.models import AttainmentOption, CenterOfExcellence, Competency, Credential, Metric, Requirement
 from memberships.models import Benefit, MembershipPlan
 
-from .factories import certified_employee, OrganizationFactory
+from .factories import OrganizationFactory, certified_employee
 
 SMALL = Path(__file__).parent / "data" / "catalog" / "small.yaml"
 MODELS = [Credential, Metric, CenterOfExcellence, Competency, AttainmentOption, Requirement, MembershipPlan, Benefit]
@@ -95,7 +90,9 @@ def test_it_creates_every_row_of_the_catalog():
     first = AttainmentOption.objects.get(competency__slug="cloud-platform", level="silver", position=0)
     assert list(first.requirements.order_by("position").values_list("kind", "position", "params")) == [
         ("certified_people", 0, {"count": 2, "any_of": ["70-533", "70-535"]}),
-        ("metric", 1, {"metric": "azure_consumption_usd", "window_days": 365, "at_least": {"developed": 15000, "developing": 10000}}),
+        ("metric", 1, {
+            "metric": "azure_consumption_usd", "window_days": 365, "at_least": {"developed": 15000, "developing": 10000}
+        }),
     ]
     groups = Requirement.objects.get(option__competency__slug="cloud-platform", option__level="silver", option__position=1)
     assert groups.params == {"count": 2, "groups": [["AZ-FOUNDATIONS"], ["70-533", "70-535"]]}
@@ -123,14 +120,14 @@ def test_it_accepts_a_retired_credential_until_one_year_after_its_retirement_by_
 
     assert Credential.objects.get(code="70-534").accepted_until == datetime.date(2018, 12, 31)
     assert Credential.objects.get(code="70-999").accepted_until == datetime.date(2018, 6, 30)  # given: kept
-    assert Credential.objects.get(code="70-998").accepted_until == datetime.date(2021, 3, 1)
+    assert Credential.objects.get(code="70-998").accepted_until == datetime.date(2021, 2, 28)
     assert Credential.objects.get(code="70-533").accepted_until is None  # not retired: no limit
 
 
-def test_it_counts_a_full_year_after_a_leap_day():
-    assert one_year_after(datetime.date(2017, 12, 31)) == datetime.date(2018, 12, 31)
-    assert one_year_after(datetime.date(2020, 2, 29)) == datetime.date(2021, 3, 1)
-    assert one_year_after(datetime.date(2020, 2, 28)) == datetime.date(2021, 2, 28)
+def test_a_year_after_a_leap_day_is_the_last_day_of_february():
+    assert years_after(datetime.date(2017, 12, 31)) == datetime.date(2018, 12, 31)
+    assert years_after(datetime.date(2020, 2, 29)) == datetime.date(2021, 2, 28)
+    assert years_after(datetime.date(2020, 2, 28)) == datetime.date(2021, 2, 28)
 
 
 @pytest.mark.django_db
@@ -193,7 +190,9 @@ def test_it_adds_renames_and_removes_options_and_requirements_as_the_file_says()
     assert kept.name == "People and consumption"
     assert list(kept.requirements.values_list("kind", flat=True)) == ["certified_people"]
     assert list(
-        AttainmentOption.objects.filter(competency__slug="cloud-platform").order_by("level", "position").values_list("level", "name")
+        AttainmentOption.objects.filter(competency__slug="cloud-platform")
+        .order_by("level", "position")
+        .values_list("level", "name")
     ) == [("gold", "More people and consumption"), ("gold", "Assessment"), ("silver", "People and consumption")]
     assert Requirement.objects.get(option__name="Assessment").params == {"count": 6, "any_of": ["AZ-FOUNDATIONS"]}
     assert Requirement.objects.count() == 5
@@ -625,7 +624,7 @@ def test_the_bundled_catalog_loaded_twice_writes_nothing():
 @pytest.mark.django_db
 def test_the_bundled_catalog_is_what_the_evaluation_engine_reads():
     """The requirement shapes the file uses are the ones the engine evaluates (Data Platform, Big Data option)."""
-    from competencies.evaluation import evaluate
+    from competencies.engine import evaluate
 
     load_catalog_file(DEFAULT_CATALOG_PATH)
     org = OrganizationFactory()

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from competencies.evaluation import evaluate
+from competencies.engine import evaluate
 from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
 from competencies.services import (
     OverrideError,

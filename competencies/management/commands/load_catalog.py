@@ -1,4 +1,4 @@
-"""`load_catalog [PATH]` (CONTRACT.md): load the competency catalog, YAML or JSON.
+"""`load_catalog [PATH]` (docs/design.md): load the competency catalog, YAML or JSON.
 
 Without PATH, the bundled default catalog. Upserts by code/slug; loading the
 same file twice changes nothing. A bad catalog is refused whole: each
@@ -9,7 +9,8 @@ written, and the command exits non-zero.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from competencies.catalog import DEFAULT_CATALOG_PATH, CatalogError, load_catalog_file
+from competencies.catalog import DEFAULT_CATALOG_PATH, load_catalog_file
+from competencies.catalog_checks import CatalogError
 from competencies.services import catalog_changed, reevaluate_everyone_on_commit
 
 

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Q
 
-from competencies.evaluation import batched, catalog_snapshot, evaluate
+from competencies.engine import batched, evaluate
 from competencies.models import CompetencyStatus, Level, Organization
+from competencies.snapshot import catalog_snapshot
 from memberships.notifications import at_risk_flags
 from memberships.selectors import displayed_levels
 
