@@ -55,7 +55,8 @@ from competencies.models import (
 
 from .emails import email_enqueue
 from .models import Membership, Notification, OutboundEmail
-from .selectors import active_terms, levels_reached_in_terms
+from .displayed import levels_reached_in_terms
+from .terms import GRACE_DAYS, active_terms
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ AT_RISK_SENTENCE = gettext_lazy(
 )
 REMINDER_BEFORE_DAYS = 15  # "Reminders go out 15 days before …
 REMINDER_AFTER_DAYS = 23  # … and 23 days after the anniversary."
-GRACE_DAYS = 30  # "until 30 days after it"
 
 BANNER_KINDS = [Notification.Kind.AT_RISK, Notification.Kind.EXPIRING_SOON, Notification.Kind.RENEWAL_REMINDER]
 

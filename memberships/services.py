@@ -1,7 +1,7 @@
 """Writes on memberships, orders, benefits, the marketing profile and referrals.
 
 Each service states the rule of DESIGN.md ("Membership") it implements; the
-rule itself lives in one place, `selectors.MembershipState`, which the
+rule itself lives in one place, `eligibility.MembershipState`, which the
 membership page shows and these services re-check under a lock on the
 organization before writing anything. Time is a parameter: callers pass the
 day. A refusal raises with the reason and writes nothing.
@@ -21,11 +21,13 @@ from django.utils.translation import gettext as _
 from competencies.models import Employee, Level, Organization
 from competencies.services import reevaluate_on_commit
 
+from .benefits import entitlements, sold_benefit
+from .eligibility import Decision, MembershipState, membership_state
 from .emails import email_enqueue
 from .notifications import email_deliver_on_commit
 from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, Order, Redemption, Referral
 from .payments import PaymentProvider, payment_provider
-from .selectors import Decision, MembershipState, entitlements, latest_membership, membership_state, sold_benefit
+from .terms import latest_membership
 
 
 class Refused(Exception):

@@ -9,6 +9,7 @@ from django.core import mail
 from competencies.models import Override
 from partnercenter.night import run_nightly
 from competencies.services import association_start, override_apply, statuses_refresh
+from memberships.displayed import displayed_levels
 from memberships.models import Notification, OutboundEmail
 from memberships.notifications import (
     AT_RISK_SENTENCE,
@@ -19,7 +20,6 @@ from memberships.notifications import (
     expiring_soon_refresh,
     renewal_reminders_send,
 )
-from memberships.selectors import displayed_levels
 
 from .conftest import PASSWORD
 from .factories import (

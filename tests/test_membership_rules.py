@@ -9,9 +9,9 @@ from django.db import connection
 from django.test import override_settings
 
 from competencies.services import association_end
+from memberships.eligibility import membership_state
 from memberships.models import BenefitSubscription, Membership, Order
 from memberships.payments import PaymentResult, SimulatedProvider
-from memberships.selectors import membership_on, membership_state, one_year_after, upgrade_price
 from memberships.services import (
     PurchaseRefused,
     maps_buy,
@@ -19,6 +19,7 @@ from memberships.services import (
     membership_renew,
     membership_upgrade,
 )
+from memberships.terms import membership_on, term_ends_on, upgrade_price
 
 from .factories import (
     BenefitFactory,
@@ -60,11 +61,11 @@ def counts():
 
 
 def test_a_term_lasts_one_year_from_the_purchase_day():
-    assert one_year_after(datetime.date(2026, 11, 23)) == datetime.date(2027, 11, 23)
+    assert term_ends_on(datetime.date(2026, 11, 23)) == datetime.date(2027, 11, 23)
 
 
 def test_a_term_bought_on_29_february_ends_on_28_february():
-    assert one_year_after(datetime.date(2028, 2, 29)) == datetime.date(2029, 2, 28)
+    assert term_ends_on(datetime.date(2028, 2, 29)) == datetime.date(2029, 2, 28)
 
 
 def test_a_term_is_active_from_its_first_day_until_the_day_before_its_end(org):
@@ -142,7 +143,7 @@ def test_past_the_grace_the_membership_has_lapsed_and_is_bought_anew(org, admin,
     m = MembershipFactory(organization=org, purchased_on=datetime.date(2025, 10, 1))
     day = m.ends_on + 30 * DAY
     order = membership_buy(organization=org, level="silver", by=admin, day=day)
-    assert (order.membership.starts_on, order.membership.ends_on) == (day, one_year_after(day))
+    assert (order.membership.starts_on, order.membership.ends_on) == (day, term_ends_on(day))
 
 
 def test_a_declined_payment_keeps_a_failed_order_and_creates_no_membership(org, admin, cloud):
@@ -285,7 +286,7 @@ def test_a_gold_member_may_renew_at_silver_when_gold_is_lost(org, admin, cloud):
 def test_the_anniversary_never_drifts_across_renewals(org, admin, cloud):
     reach(org, "silver")
     leap_day = datetime.date(2028, 2, 29)
-    first = MembershipFactory(organization=org, purchased_on=leap_day, ends_on=one_year_after(leap_day))
+    first = MembershipFactory(organization=org, purchased_on=leap_day, ends_on=term_ends_on(leap_day))
     second = membership_renew(organization=org, by=admin, day=datetime.date(2029, 1, 15)).membership
     third = membership_renew(organization=org, by=admin, day=datetime.date(2030, 3, 20)).membership
     assert [(m.starts_on, m.ends_on) for m in (first, second, third)] == [

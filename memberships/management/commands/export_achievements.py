@@ -19,7 +19,7 @@ from django.db.models import Max, Q
 from competencies.evaluation import batched, catalog_snapshot, evaluate
 from competencies.models import CompetencyStatus, Level, Organization
 from memberships.notifications import at_risk_flags
-from memberships.selectors import displayed_levels
+from memberships.displayed import displayed_levels
 
 FIELDS = ["mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on", "at_risk", "displayed_level"]
 
@@ -28,7 +28,7 @@ def membership_columns(*, organization_ids: list[int], day: datetime.date) -> di
     """`(displayed_level, at_risk)` per organization × competency on `day`; pairs left out are `none`, not at risk.
 
     The one place the export learns about memberships. `displayed_level` is
-    the membership rule (`memberships.selectors.displayed_levels`, set-based:
+    the membership rule (`memberships.displayed.displayed_levels`, set-based:
     two queries per 5,000 organizations); `at_risk` is DESIGN.md's
     "achievement at risk" (`memberships.notifications.at_risk_flags`).
     """
