@@ -1,17 +1,23 @@
 """DESIGN.md "Membership": buy, term, upgrade, renew, MAPS — the services and their boundaries."""
 
 import datetime
+import io
+import json
 import threading
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
+from django.urls import reverse
 
-from competencies.services import association_end
+from competencies.services import association_end, statuses_refresh
 from memberships.eligibility import membership_state
-from memberships.models import BenefitSubscription, Membership, Order
+from memberships.models import BenefitSubscription, Membership, Order, OutboundEmail
 from memberships.payments import PaymentResult, SimulatedProvider
+from memberships.reminders import renewal_reminders_send
 from memberships.services import (
     PurchaseRefused,
     maps_buy,
@@ -66,6 +72,36 @@ def test_a_term_lasts_one_year_from_the_purchase_day():
 
 def test_a_term_bought_on_29_february_ends_on_28_february():
     assert term_ends_on(datetime.date(2028, 2, 29)) == datetime.date(2029, 2, 28)
+
+
+def export_row(org, day):
+    out = io.StringIO()
+    call_command("export_achievements", "--mpn-id", org.mpn_id, "--date", day.isoformat(), stdout=out)
+    [row] = json.loads(out.getvalue())
+    return row
+
+
+def test_a_term_bought_on_29_february_ends_on_28_february_on_the_page_in_the_export_and_in_the_reminder(
+    client, org, admin, cloud
+):
+    reach(org, "silver")
+    leap_day = datetime.date(2028, 2, 29)
+    membership_buy(organization=org, level="silver", by=admin, day=leap_day)
+    statuses_refresh(organization_ids=[org.pk], day=leap_day)
+
+    with time_machine.travel(datetime.datetime(2028, 3, 1, 12, tzinfo=datetime.UTC), tick=False):
+        client.force_login(admin)
+        body = client.get(reverse("dashboard:membership")).content.decode()
+    assert "Feb. 29, 2028 to Feb. 28, 2029" in body
+
+    assert export_row(org, datetime.date(2029, 2, 27))["displayed_level"] == "silver"  # the term's last day
+    assert export_row(org, datetime.date(2029, 2, 28))["displayed_level"] == "none"  # the anniversary: over
+
+    renewal_reminders_send(organization_ids=[org.pk], day=datetime.date(2029, 2, 12))
+    assert not OutboundEmail.objects.exists()
+    renewal_reminders_send(organization_ids=[org.pk], day=datetime.date(2029, 2, 13))  # 15 days before
+    [reminder] = OutboundEmail.objects.filter(key__startswith="renewal_reminder:")
+    assert "reaches its anniversary on Feb. 28, 2029" in reminder.body_text
 
 
 def test_a_term_is_active_from_its_first_day_until_the_day_before_its_end(org):
