@@ -4,8 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from competencies.models import Competency, Employee, Level, Organization
 from competencies.formatting import format_money
+from competencies.models import Competency, Employee, Level, Organization
 
 PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
 
@@ -128,6 +128,9 @@ class Notification(models.Model):
         ordering = ["-raised_on", "-id"]
         indexes = [models.Index(fields=["organization", "cleared_on"])]
 
+    def __str__(self):
+        return self.key
+
 
 class OutboundEmail(models.Model):
     """An email is a row first; a worker claims it, sends it, and marks it sent. Never sent twice."""
@@ -159,6 +162,9 @@ class OutboundEmail(models.Model):
         verbose_name_plural = _("outbound emails")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"{self.key} ({self.get_status_display()})"
 
 
 class Order(models.Model):
@@ -252,6 +258,9 @@ class BenefitSubscription(models.Model):
             models.CheckConstraint(condition=Q(ends_on__gt=models.F("starts_on")), name="subscription_ends_after_start"),
         ]
 
+    def __str__(self):
+        return f"{self.benefit_id} [{self.starts_on}, {self.ends_on})"
+
 
 class BenefitAllowance(models.Model):
     """How much of an offer an organization has redeemed in one membership term.
@@ -275,6 +284,9 @@ class BenefitAllowance(models.Model):
             models.UniqueConstraint(fields=["organization", "benefit", "membership"], name="one_allowance_per_offer_term"),
             models.CheckConstraint(condition=Q(redeemed__lte=models.F("quantity")), name="allowance_redeemed_within_quantity"),
         ]
+
+    def __str__(self):
+        return f"{self.benefit_id}: {self.redeemed}/{self.quantity}"
 
     @property
     def remaining(self) -> int:
@@ -304,6 +316,9 @@ class Redemption(models.Model):
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
         ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.code
 
 
 class Referral(models.Model):

@@ -4,8 +4,8 @@ from django.conf import settings
 
 from competencies.models import Employee, Invitation
 
-from .emails import email_enqueue
-from .notifications import email_deliver_on_commit
+from .outbox import email_enqueue
+from .tasks import deliver_on_commit
 
 
 def invitation_email_queue(*, invitation: Invitation) -> None:
@@ -30,4 +30,4 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
         },
         language=invitee.language or "en",
     )
-    email_deliver_on_commit([email.pk])
+    deliver_on_commit([email.pk])

@@ -1,7 +1,7 @@
 """Writes on memberships, orders, benefits, the marketing profile and referrals.
 
-Each service states the rule of DESIGN.md ("Membership") it implements; the
-rule itself lives in one place, `selectors.MembershipState`, which the
+Each service states the rule of docs/design.md ("Membership") it implements; the
+rule itself lives in one place, `eligibility.MembershipState`, which the
 membership page shows and these services re-check under a lock on the
 organization before writing anything. Time is a parameter: callers pass the
 day. A refusal raises with the reason and writes nothing.
@@ -21,11 +21,13 @@ from django.utils.translation import gettext as _
 from competencies.models import Employee, Level, Organization
 from competencies.services import reevaluate_on_commit
 
-from .emails import email_enqueue
-from .notifications import email_deliver_on_commit
+from .benefits import entitlements, sold_benefit
+from .eligibility import Decision, MembershipState, membership_state
 from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, Order, Redemption, Referral
+from .outbox import email_enqueue
 from .payments import PaymentProvider, payment_provider
-from .selectors import Decision, MembershipState, entitlements, latest_membership, membership_state, sold_benefit
+from .tasks import deliver_on_commit
+from .terms import latest_membership
 
 
 class Refused(Exception):
@@ -230,7 +232,7 @@ def benefit_redeem(
 ) -> Redemption:
     """Admins redeem an offer the organization is entitled to and get its activation record (a code).
 
-    DESIGN.md: "what a membership level or a competency at a level entitles
+    docs/design.md: "what a membership level or a competency at a level entitles
     the organization to, with a quantity that redemptions may not exceed".
     The quantity is per term (the term whose benefits apply on D, grace
     included). The DATABASE enforces it: `redeemed` moves by one conditional
@@ -338,5 +340,5 @@ def referral_create(
             context={"organization": organization, "referral": referral, "admin": admin, "dashboard_url": dashboard_url},
             language=admin.language or "en",
         ))
-    email_deliver_on_commit([email.pk for email in emails])
+    deliver_on_commit([email.pk for email in emails])
     return referral

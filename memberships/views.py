@@ -22,27 +22,18 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from competencies.formatting import format_money
 from competencies.models import Competency, Level, Organization
 from competencies.selectors import achieved_competencies, invitations_received, is_organization_admin
 from competencies.views import organization_or_404, request_organization
-from competencies.formatting import format_money
 
 from . import services
+from .benefits import entitlements, sold_benefit, subscription_on
+from .directory import directory_listings, filter_listings, listed_profile
+from .eligibility import membership_state
 from .forms import DirectoryFilterForm, ProfileForm, ReferralForm
 from .models import Benefit, MembershipPlan, Order, Redemption, Referral
-from .selectors import (
-    directory_listings,
-    entitlements,
-    filter_listings,
-    grace_ends_on,
-    membership_on,
-    membership_state,
-    listed_profile,
-    renewal_opens_on,
-    sold_benefit,
-    subscription_on,
-    upgrade_price,
-)
+from .terms import grace_ends_on, membership_on, renewal_opens_on, upgrade_price
 
 ONE_DAY = datetime.timedelta(days=1)
 DIRECTORY_PAGE_SIZE = 25

@@ -2,7 +2,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from competencies.views import request_organization  # the view may have read it already: once per request
-from memberships.notifications import dashboard_notifications
+from memberships.wording import dashboard_notifications
 
 
 def organization(request):

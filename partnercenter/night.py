@@ -32,12 +32,10 @@ from django.conf import settings
 
 from competencies.models import Competency, CompetencyStatus, Organization
 from competencies.services import RefreshResult, overrides_expire, statuses_refresh
-from memberships.notifications import (
-    at_risk_refresh,
-    emails_deliver_pending,
-    expiring_soon_refresh,
-    renewal_reminders_send,
-)
+from memberships.at_risk import at_risk_refresh
+from memberships.expiring import expiring_soon_refresh
+from memberships.outbox import emails_deliver_pending
+from memberships.reminders import renewal_reminders_send
 
 log = logging.getLogger(__name__)
 

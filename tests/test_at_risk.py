@@ -7,19 +7,14 @@ import time_machine
 from django.core import mail
 
 from competencies.models import Override
-from partnercenter.night import run_nightly
 from competencies.services import association_start, override_apply, statuses_refresh
+from memberships.at_risk import achievements_at_risk, at_risk_flags, at_risk_refresh
+from memberships.displayed import displayed_levels
+from memberships.expiring import expiring_soon_refresh
 from memberships.models import Notification, OutboundEmail
-from memberships.notifications import (
-    AT_RISK_SENTENCE,
-    achievements_at_risk,
-    at_risk_flags,
-    at_risk_refresh,
-    dashboard_notifications,
-    expiring_soon_refresh,
-    renewal_reminders_send,
-)
-from memberships.selectors import displayed_levels
+from memberships.reminders import renewal_reminders_send
+from memberships.wording import AT_RISK_SENTENCE, dashboard_notifications
+from partnercenter.night import run_nightly
 
 from .conftest import PASSWORD
 from .factories import (

@@ -9,8 +9,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.urls import reverse
 
+from memberships.benefits import entitlements
 from memberships.models import BenefitAllowance, BenefitSubscription, Order, Redemption
-from memberships.selectors import entitlements
 from memberships.services import RedemptionRefused, benefit_redeem
 
 from .factories import (

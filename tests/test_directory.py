@@ -9,9 +9,9 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
+from memberships.directory import directory_listings
 from memberships.forms import ReferralForm
 from memberships.models import OutboundEmail, Referral
-from memberships.selectors import directory_listings
 
 from .factories import (
     CompetencyFactory,

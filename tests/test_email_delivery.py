@@ -10,16 +10,16 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 
 from memberships import tasks
-from memberships.emails import email_enqueue
 from memberships.models import OutboundEmail
-from memberships.notifications import (
+from memberships.outbox import (
     MAX_ATTEMPTS,
     email_claim,
     email_deliver,
-    email_deliver_on_commit,
+    email_enqueue,
     emails_deliver_pending,
     emails_reclaim_stuck,
 )
+from memberships.tasks import deliver_on_commit
 
 from .factories import OrganizationFactory, ReferralFactory
 
@@ -154,14 +154,14 @@ def test_delivery_is_queued_when_the_transaction_commits_and_not_if_it_rolls_bac
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
             [lost] = queue()
-            email_deliver_on_commit([lost.pk])
+            deliver_on_commit([lost.pk])
             raise RuntimeError("rolled back")
     assert callbacks == [] and not OutboundEmail.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
             [email] = queue()
-            email_deliver_on_commit([email.pk])
+            deliver_on_commit([email.pk])
             assert mail.outbox == []  # nothing is sent from inside the transaction
     assert len(callbacks) == 1
     email.refresh_from_db()

@@ -45,7 +45,7 @@ from competencies import models as cm
 from partnercenter.night import organization_ranges, run_nightly
 from competencies.services import statuses_refresh
 from memberships.models import Notification, OutboundEmail
-from memberships.notifications import STUCK_AFTER, emails_deliver_pending
+from memberships.outbox import STUCK_AFTER, emails_deliver_pending
 from partnercenter.settings.base import mailer_from_url
 
 from . import figures

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from competencies.services import association_end, statuses_refresh
-from memberships.selectors import displayed_levels
+from memberships.displayed import displayed_levels
 
 from .factories import (
     CompetencyFactory,

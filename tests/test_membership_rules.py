@@ -1,17 +1,23 @@
 """DESIGN.md "Membership": buy, term, upgrade, renew, MAPS — the services and their boundaries."""
 
 import datetime
+import io
+import json
 import threading
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
+from django.urls import reverse
 
-from competencies.services import association_end
-from memberships.models import BenefitSubscription, Membership, Order
+from competencies.services import association_end, statuses_refresh
+from memberships.eligibility import membership_state
+from memberships.models import BenefitSubscription, Membership, Order, OutboundEmail
 from memberships.payments import PaymentResult, SimulatedProvider
-from memberships.selectors import membership_on, membership_state, one_year_after, upgrade_price
+from memberships.reminders import renewal_reminders_send
 from memberships.services import (
     PurchaseRefused,
     maps_buy,
@@ -19,6 +25,7 @@ from memberships.services import (
     membership_renew,
     membership_upgrade,
 )
+from memberships.terms import membership_on, term_ends_on, upgrade_price
 
 from .factories import (
     BenefitFactory,
@@ -60,11 +67,41 @@ def counts():
 
 
 def test_a_term_lasts_one_year_from_the_purchase_day():
-    assert one_year_after(datetime.date(2026, 11, 23)) == datetime.date(2027, 11, 23)
+    assert term_ends_on(datetime.date(2026, 11, 23)) == datetime.date(2027, 11, 23)
 
 
 def test_a_term_bought_on_29_february_ends_on_28_february():
-    assert one_year_after(datetime.date(2028, 2, 29)) == datetime.date(2029, 2, 28)
+    assert term_ends_on(datetime.date(2028, 2, 29)) == datetime.date(2029, 2, 28)
+
+
+def export_row(org, day):
+    out = io.StringIO()
+    call_command("export_achievements", "--mpn-id", org.mpn_id, "--date", day.isoformat(), stdout=out)
+    [row] = json.loads(out.getvalue())
+    return row
+
+
+def test_a_term_bought_on_29_february_ends_on_28_february_on_the_page_in_the_export_and_in_the_reminder(
+    client, org, admin, cloud
+):
+    reach(org, "silver")
+    leap_day = datetime.date(2028, 2, 29)
+    membership_buy(organization=org, level="silver", by=admin, day=leap_day)
+    statuses_refresh(organization_ids=[org.pk], day=leap_day)
+
+    with time_machine.travel(datetime.datetime(2028, 3, 1, 12, tzinfo=datetime.UTC), tick=False):
+        client.force_login(admin)
+        body = client.get(reverse("dashboard:membership")).content.decode()
+    assert "Feb. 29, 2028 to Feb. 28, 2029" in body
+
+    assert export_row(org, datetime.date(2029, 2, 27))["displayed_level"] == "silver"  # the term's last day
+    assert export_row(org, datetime.date(2029, 2, 28))["displayed_level"] == "none"  # the anniversary: over
+
+    renewal_reminders_send(organization_ids=[org.pk], day=datetime.date(2029, 2, 12))
+    assert not OutboundEmail.objects.exists()
+    renewal_reminders_send(organization_ids=[org.pk], day=datetime.date(2029, 2, 13))  # 15 days before
+    [reminder] = OutboundEmail.objects.filter(key__startswith="renewal_reminder:")
+    assert "reaches its anniversary on Feb. 28, 2029" in reminder.body_text
 
 
 def test_a_term_is_active_from_its_first_day_until_the_day_before_its_end(org):
@@ -142,7 +179,7 @@ def test_past_the_grace_the_membership_has_lapsed_and_is_bought_anew(org, admin,
     m = MembershipFactory(organization=org, purchased_on=datetime.date(2025, 10, 1))
     day = m.ends_on + 30 * DAY
     order = membership_buy(organization=org, level="silver", by=admin, day=day)
-    assert (order.membership.starts_on, order.membership.ends_on) == (day, one_year_after(day))
+    assert (order.membership.starts_on, order.membership.ends_on) == (day, term_ends_on(day))
 
 
 def test_a_declined_payment_keeps_a_failed_order_and_creates_no_membership(org, admin, cloud):
@@ -285,7 +322,7 @@ def test_a_gold_member_may_renew_at_silver_when_gold_is_lost(org, admin, cloud):
 def test_the_anniversary_never_drifts_across_renewals(org, admin, cloud):
     reach(org, "silver")
     leap_day = datetime.date(2028, 2, 29)
-    first = MembershipFactory(organization=org, purchased_on=leap_day, ends_on=one_year_after(leap_day))
+    first = MembershipFactory(organization=org, purchased_on=leap_day, ends_on=term_ends_on(leap_day))
     second = membership_renew(organization=org, by=admin, day=datetime.date(2029, 1, 15)).membership
     third = membership_renew(organization=org, by=admin, day=datetime.date(2030, 3, 20)).membership
     assert [(m.starts_on, m.ends_on) for m in (first, second, third)] == [

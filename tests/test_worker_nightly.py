@@ -19,7 +19,7 @@ from competencies.models import CompetencyStatus, OverrideAudit, StatusChange
 from competencies.services import association_start, override_apply
 from partnercenter.tasks import run_nightly
 from memberships.models import Notification, OutboundEmail
-from memberships.selectors import displayed_levels
+from memberships.displayed import displayed_levels
 
 from .conftest import PASSWORD
 from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee

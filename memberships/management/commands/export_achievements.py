@@ -1,4 +1,4 @@
-"""`export_achievements [--mpn-id ID] [--date D] [--format json|csv]` (CONTRACT.md).
+"""`export_achievements [--mpn-id ID] [--date D] [--format json|csv]`: scripts read it, its fields never change.
 
 Prints, as of day D (default: the day of the latest stored evaluation), each
 organization × competency with a non-`none` evaluated, effective or
@@ -19,8 +19,8 @@ from django.db.models import Max, Q
 from competencies.engine import batched, evaluate
 from competencies.models import CompetencyStatus, Level, Organization
 from competencies.snapshot import catalog_snapshot
-from memberships.notifications import at_risk_flags
-from memberships.selectors import displayed_levels
+from memberships.at_risk import at_risk_flags
+from memberships.displayed import displayed_levels
 
 FIELDS = ["mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on", "at_risk", "displayed_level"]
 
@@ -29,9 +29,9 @@ def membership_columns(*, organization_ids: list[int], day: datetime.date) -> di
     """`(displayed_level, at_risk)` per organization × competency on `day`; pairs left out are `none`, not at risk.
 
     The one place the export learns about memberships. `displayed_level` is
-    the membership rule (`memberships.selectors.displayed_levels`, set-based:
-    two queries per 5,000 organizations); `at_risk` is DESIGN.md's
-    "achievement at risk" (`memberships.notifications.at_risk_flags`).
+    the membership rule (`memberships.displayed.displayed_levels`, set-based:
+    two queries per 5,000 organizations); `at_risk` is docs/design.md's
+    "achievement at risk" (`memberships.at_risk.at_risk_flags`).
     """
     displayed = displayed_levels(organization_ids=organization_ids, day=day)
     at_risk = at_risk_flags(organization_ids=organization_ids, day=day)
