@@ -23,7 +23,7 @@ from django.db import connection, transaction
 
 from competencies.evaluation import batched, catalog_snapshot, collector_paused, evaluate
 from competencies.models import LEVEL_RANK, CompetencyStatus, Organization, StatusChange
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from . import floor
 

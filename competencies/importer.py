@@ -67,7 +67,7 @@ from .models import (
     Override,
     OverrideAudit,
 )
-from .services import override_default_expiry  # the services' rule: 3 calendar months after the start
+from .overrides import override_default_expiry  # the services' rule: 3 calendar months after the start
 
 logger = logging.getLogger(__name__)
 

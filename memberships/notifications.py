@@ -127,7 +127,7 @@ class LastChange:
     level: str
     day: datetime.date
     cause: str
-    cause_detail: str
+    cause_params: dict
 
 
 @dataclass
@@ -153,12 +153,12 @@ def _last_changes(organization_ids: list[int], day: datetime.date) -> dict[int, 
     as of now; no row means it never left `none`.
     """
     last: dict[int, dict[int, LastChange]] = defaultdict(dict)
-    for org_id, competency_id, changed_on, level, cause, detail in (
+    for org_id, competency_id, changed_on, level, cause, params in (
         StatusChange.objects.filter(organization_id__in=organization_ids, day__lte=day)
         .order_by("day", "id")
-        .values_list("organization_id", "competency_id", "day", "new_effective", "cause", "cause_detail")
+        .values_list("organization_id", "competency_id", "day", "new_effective", "cause", "cause_params")
     ):
-        last[org_id][competency_id] = LastChange(level, changed_on, cause, detail)
+        last[org_id][competency_id] = LastChange(level, changed_on, cause, params)
     return last
 
 
@@ -399,7 +399,7 @@ def _raise_at_risk(
                 "now": i.now,
                 "short": words.get((org_id, i.competency_id), {}),
                 "cause": i.change.cause if i.change else "",
-                "cause_detail": i.change.cause_detail if i.change else "",
+                "cause_params": i.change.cause_params if i.change else {},
                 "changed_on": i.change.day.isoformat() if i.change else None,
             }
             for i in items
@@ -680,7 +680,8 @@ def _item_lines(payload: dict, language: str) -> list[str]:
             else _("%(competency)s: %(level)s lost (now %(now)s).")
         ) % {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
-        cause = _("Cause: %(cause)s.") % {"cause": cause_words(item["cause_detail"])} if item.get("cause_detail") else ""
+        because = cause_words(item.get("cause_params"))
+        cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
         lines.append(sentences(lost, short, cause))
     return lines
 

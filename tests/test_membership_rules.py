@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from competencies.services import association_end
+from competencies.associations import association_end
 from memberships.models import BenefitSubscription, Membership, Order
 from memberships.payments import PaymentResult, SimulatedProvider
 from memberships.selectors import membership_on, membership_state, one_year_after, upgrade_price

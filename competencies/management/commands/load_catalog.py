@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from competencies.catalog import DEFAULT_CATALOG_PATH, CatalogError, load_catalog_file
-from competencies.services import catalog_changed, reevaluate_everyone_on_commit
+from competencies.statuses import catalog_changed, reevaluate_everyone_on_commit
 
 
 def summary(counts: dict[str, dict[str, int]]) -> str:

@@ -12,17 +12,17 @@ import datetime
 import json
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from django.contrib.auth.models import Group
-
 from competencies.importer import ImportFailed, import_activity
+from competencies.invitations import invitation_send
 from competencies.models import Competency, Employee, Organization
+from competencies.statuses import statuses_refresh
 from partnercenter.night import run_nightly
-from competencies.services import invitation_send, statuses_refresh
 
 DEMO_PASSWORD = "demo-partner-2026"
 AGENT_EMAIL = "agent@partnercenter.example"
