@@ -24,8 +24,8 @@ from django.db import connection, transaction
 from competencies.batch import collector_paused
 from competencies.engine import batched, evaluate
 from competencies.models import LEVEL_RANK, CompetencyStatus, Organization, StatusChange
-from competencies.services import statuses_refresh
 from competencies.snapshot import catalog_snapshot
+from competencies.statuses import statuses_refresh
 
 from . import floor
 

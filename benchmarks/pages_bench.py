@@ -35,9 +35,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from competencies.associations import association_start
 from competencies.engine import evaluate
 from competencies.models import Association, Competency, Employee, Level, Organization, StatusChange
-from competencies.services import association_start
 
 from . import generate, processes
 
@@ -223,7 +223,7 @@ def _find_move(day: datetime.date, *, skip: set[int], tries: int = 3000):
 
 
 def reassociation(base: str, *, day: datetime.date, skip: set[int], moves: int = 4, out=print) -> dict | None:
-    from competencies.services import statuses_refresh
+    from competencies.statuses import statuses_refresh
     from partnercenter.tasks import reevaluate_organizations
 
     found = _find_move(day, skip=skip)

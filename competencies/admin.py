@@ -28,10 +28,19 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import models, services
-from .services import reevaluate_everyone_on_commit
+from . import models
 from .causes import cause_words
 from .engine import evaluate
+from .overrides import (
+    OverrideError,
+    active_override_exists_error,
+    override_apply,
+    override_extend,
+    override_preview,
+    override_revoke,
+    override_validate,
+)
+from .statuses import reevaluate_everyone_on_commit
 
 
 # Django 6.1's date hierarchy ("Filter by expires on") is not in its own Chinese catalogs yet: ours says it.
@@ -198,15 +207,15 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
     list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "detail"]
     list_filter = ["cause", "new_effective", "competency"]
-    search_fields = ["organization__mpn_id", "organization__name", "cause_detail"]
+    search_fields = ["organization__mpn_id", "organization__name", "cause_params"]
     date_hierarchy = "day"
     list_select_related = ["organization", "competency"]
     readonly_fields = [f.name for f in models.StatusChange._meta.fields]
 
-    @admin.display(description=_("detail"), ordering="cause_detail")
+    @admin.display(description=_("detail"), ordering="cause")
     def detail(self, obj):
-        """The stored (English) cause in the agent's language; the search still finds the English words."""
-        return cause_words(obj.cause_detail)
+        """The cause's words in the agent's language; the search finds names and codes in its parameters."""
+        return cause_words(obj.cause_params)
 
     def has_add_permission(self, request):
         return False
@@ -277,20 +286,20 @@ class OverrideAddForm(forms.ModelForm):
         if self.errors.get("level") or not data.get("organization") or not data.get("competency"):
             return data
         try:
-            data["expires_on"] = services.override_validate(
+            data["expires_on"] = override_validate(
                 level=data.get("level"),
                 reason=data.get("reason"),
                 starts_on=data.get("starts_on"),
                 expires_on=data.get("expires_on"),
                 day=self.day,
             )
-        except services.OverrideError as exc:
+        except OverrideError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, str(exc))
             return data
         if models.Override.objects.filter(
             organization=data["organization"], competency=data["competency"], state=models.Override.State.ACTIVE
         ).exists():
-            error = services._active_override_exists_error(
+            error = active_override_exists_error(
                 organization_id=data["organization"].pk, competency_id=data["competency"].pk
             )
             self.add_error(None, str(error))
@@ -326,14 +335,14 @@ class OverrideChangeForm(forms.ModelForm):
         if not (data.get("change_reason") or "").strip():
             self.add_error("change_reason", gettext("A reason is required: say why the override changes."))
         try:
-            services.override_validate(
+            override_validate(
                 level=self.instance.level,
                 reason="-",
                 starts_on=self.instance.starts_on,
                 expires_on=data["expires_on"],
                 day=self.day,
             )
-        except services.OverrideError as exc:
+        except OverrideError as exc:
             self.add_error("expires_on", str(exc))
         return data
 
@@ -469,7 +478,7 @@ class OverrideAdmin(admin.ModelAdmin):
                 ]
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except services.OverrideError as exc:
+        except OverrideError as exc:
             # Lost the race for the one active override to another agent: the database said no.
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
@@ -477,7 +486,7 @@ class OverrideAdmin(admin.ModelAdmin):
     def _preview(self, request, form, form_url, extra_context):
         """Show the add form again, filled in, with what the effective level becomes; nothing is saved."""
         d = form.cleaned_data
-        preview = services.override_preview(
+        preview = override_preview(
             organization=d["organization"], competency=d["competency"], level=d["level"],
             starts_on=d["starts_on"], expires_on=d["expires_on"],
         )
@@ -519,7 +528,7 @@ class OverrideAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         day = timezone.localdate()
         if not change:
-            saved = services.override_apply(
+            saved = override_apply(
                 organization=obj.organization,
                 competency=obj.competency,
                 level=form.cleaned_data["level"],
@@ -530,7 +539,7 @@ class OverrideAdmin(admin.ModelAdmin):
                 day=day,
             )
         elif "expires_on" in form.changed_data:
-            saved = services.override_extend(
+            saved = override_extend(
                 override=obj,
                 expires_on=form.cleaned_data["expires_on"],
                 reason=form.cleaned_data["change_reason"],
@@ -557,9 +566,9 @@ class OverrideAdmin(admin.ModelAdmin):
         day, done = timezone.localdate(), 0
         for override in overrides:
             try:
-                services.override_revoke(override=override, reason=reason, actor=request.user, day=day)
+                override_revoke(override=override, reason=reason, actor=request.user, day=day)
                 done += 1
-            except services.OverrideError as exc:
+            except OverrideError as exc:
                 self.message_user(request, f"{override}: {exc}", messages.WARNING)
         if done:
             self.message_user(

@@ -1,25 +1,30 @@
-"""The words of a status change's cause, stored in English and said again in the reader's language.
+"""The cause of a status change: stored as data, said in the reader's language when it is shown.
 
-`StatusChange.cause_detail` (and the at-risk notification's items) keep
-the cause in English, with ISO dates, as the export and the admin search
-show it: "Jane Doe associated with another organization on 2026-11-20".
-Every such text is made here from one of the templates below, so a page or
-an email can take it apart again and say it in the active language, with
-the day and the figures formatted for that language. A text that is not
-one of ours (an older row, a cause given by hand) is shown as stored.
+A `StatusChange` keeps its cause as a code (`cause`) and parameters
+(`cause_params`): the kind of words (a key of TEMPLATES), ISO days, level
+codes, credential codes, amounts as decimal strings with their unit, ids.
+`cause_words(params)` makes the sentence at display time (the competency
+page's history, the admin list, the at-risk banner and emails), in the
+active language, with the days and figures formatted for it.
+
+People are stored as `employee_id` AND `name`, the name as it was that day:
+the history keeps saying who left even after the employee is deleted or
+renamed, and the id still finds the person while they exist. Catalog names
+(a metric's) are stored as the catalog gave them, like every catalog name.
+
+A sentence that no template describes (a history row older than the
+parameters that could not be read back) is kept as `{"kind": "text",
+"text": …}` and shown as stored.
 """
 
 import datetime
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
-from django.utils import translation
 from django.utils.formats import date_format
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from .formatting import format_amount
-
 from .models import Level
 
 TEMPLATES = {
@@ -40,83 +45,62 @@ TEMPLATES = {
     "catalog": gettext_noop("the competency catalog changed on %(day)s"),
     "unexplained": gettext_noop("no association, credential or metric change found since %(day)s"),
 }
+TEXT = "text"  # the kind of a sentence kept as stored
 
-_DAY = r"\d{4}-\d{2}-\d{2}"
-_LEVELS = {str(level.label): level.value for level in Level}  # the English labels, as stored
-_AMOUNT = re.compile(r"(?:(?P<currency>USD) )?(?P<number>\d[\d,]*(?:\.\d+)?)(?: (?P<unit>.+))?")
-_PLACEHOLDERS = {
-    "name": r".+?",
-    "code": r"\S+",
-    "metric": r".+?",
-    "days": r"\d+",
-    "have": r".+?",
-    "need": r".+",
-    "day": _DAY,
-    "start": _DAY,
-    "end": _DAY,
-    "level": "|".join(map(re.escape, ["Silver", "Gold", "None"])),
-}
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_DAYS = ("day", "start", "end")
+_AMOUNTS = ("have", "need")
 
 
-def _pattern(template: str) -> re.Pattern:
-    parts = re.split(r"%\((\w+)\)s", template)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_PLACEHOLDERS[part]})" for i, part in enumerate(parts)
-    )
-    return re.compile(regex)
+def _decimal_text(value) -> str:
+    """An amount as an exact decimal string, the same whatever the database summed it as ("6000", "1234.5")."""
+    number = Decimal(value)
+    return format(number.to_integral_value() if number == number.to_integral_value() else number.normalize(), "f")
 
 
-_PATTERNS = [(template, _pattern(template)) for template in TEMPLATES.values()]
-
-
-def _english(name: str, value) -> str:
+def _stored(name: str, value):
+    """A value as JSON keeps it: days in ISO, amounts as exact decimal strings, the rest as given."""
     if isinstance(value, datetime.date):
         return value.isoformat()
-    if name == "level":
-        return str(Level(value).label)
-    return str(value)
-
-
-def cause_text(kind: str, **values) -> str:
-    """The English words of a cause, as stored: `cause_text("left", name="Jane Doe", day=D)`.
-
-    Dates become ISO days, levels their English labels; figures are given
-    already formatted (`amount_words`).
-    """
-    with translation.override("en"):
-        return TEMPLATES[kind] % {name: _english(name, value) for name, value in values.items()}
-
-
-def amount_words(value, unit: str) -> str:
-    """A figure with its unit, in English, for a stored cause ("USD 6,000")."""
-    with translation.override("en"):
-        return format_amount(value, unit)
-
-
-def _localized(name: str, value: str) -> str:
-    if name in ("day", "start", "end"):
-        return date_format(datetime.date.fromisoformat(value))
-    if name == "level":
-        return str(Level(_LEVELS[value]).label)
-    if name in ("have", "need"):
-        match = _AMOUNT.fullmatch(value)
-        if match is None:
-            return value
-        number = Decimal(match["number"].replace(",", ""))
-        return format_amount(number, match["currency"] or match["unit"] or "")
+    if name in _AMOUNTS:
+        return _decimal_text(value)
     return value
 
 
-def cause_words(detail: str) -> str:
-    """A stored cause in the active language; the text as stored when it is not one of the templates."""
-    if not detail:
+def cause_params_of(kind: str, **values) -> dict:
+    """The parameters of a cause, as stored: `cause_params_of("left", employee_id=7, name="Jane Doe", day=D)`.
+
+    Every placeholder of the kind's template must be given (a mistake here
+    would only show on a page much later); extra values (ids, a unit) are
+    kept alongside.
+    """
+    missing = set(_PLACEHOLDER.findall(TEMPLATES[kind])) - set(values)
+    if missing:
+        raise TypeError(f"cause {kind!r} needs {', '.join(sorted(missing))}")
+    return {"kind": kind, **{name: _stored(name, value) for name, value in values.items()}}
+
+
+def _localized(name: str, params: dict) -> str:
+    value = params[name]
+    if name in _DAYS:
+        return date_format(datetime.date.fromisoformat(value))
+    if name == "level":
+        return str(Level(value).label)
+    if name in _AMOUNTS:
+        return format_amount(Decimal(value), params.get("unit", ""))
+    return str(value)
+
+
+def cause_words(params: dict | None) -> str:
+    """The words of a stored cause in the active language; "" when there are none (a first evaluation)."""
+    if not params:
         return ""
-    for template, pattern in _PATTERNS:
-        match = pattern.fullmatch(detail)
-        if match is not None:
-            try:
-                values = {name: _localized(name, value) for name, value in match.groupdict().items()}
-            except (KeyError, ValueError, ArithmeticError):
-                return detail
-            return gettext(template) % values
-    return detail
+    template = TEMPLATES.get(params.get("kind"))
+    if template is None:
+        return str(params.get("text", ""))
+    try:
+        values = {name: _localized(name, params) for name in _PLACEHOLDER.findall(template)}
+    except (KeyError, ValueError, InvalidOperation):
+        # A row someone edited by hand: show what can be shown rather than fail the page.
+        return str(params.get("text", ""))
+    return gettext(template) % values

@@ -448,7 +448,7 @@ class OverrideAudit(models.Model):
 class CompetencyStatus(models.Model):
     """The latest evaluation of one organization in one competency, as of `as_of`.
 
-    Written only by `services.statuses_refresh`. `details` is the compact
+    Written only by `statuses.statuses_refresh`. `details` is the compact
     summary the list page needs (`CompetencyResult.summary()`): the option
     that met the level, the progress towards the next level, and per option
     its id, level, met and progress. The competency page evaluates live for
@@ -488,6 +488,7 @@ class StatusChange(models.Model):
         CREDENTIAL_RETIRED = "credential_retired", _("Retired credential no longer accepted")
         METRIC_CHANGED = "metric_changed", _("Metric changed")
         OVERRIDE_APPLIED = "override_applied", _("Override applied")
+        OVERRIDE_EXTENDED = "override_extended", _("Override extended")
         OVERRIDE_EXPIRED = "override_expired", _("Override expired")
         OVERRIDE_REVOKED = "override_revoked", _("Override revoked")
         CATALOG_CHANGED = "catalog_changed", _("Catalog changed")
@@ -507,7 +508,8 @@ class StatusChange(models.Model):
     old_effective = models.CharField(_("effective before"), max_length=10, choices=Level.choices)
     new_effective = models.CharField(_("effective after"), max_length=10, choices=Level.choices)
     cause = models.CharField(_("cause"), max_length=40, choices=Cause.choices)
-    cause_detail = models.CharField(_("detail"), max_length=500, blank=True)
+    # What `cause` needs to be said in words (competencies/causes.py): ids, ISO days, codes, never a sentence.
+    cause_params = models.JSONField(_("cause parameters"), default=dict, blank=True)
     recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:

@@ -9,18 +9,27 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_POST, require_safe
 
+from .associations import AssociationError, association_start
 from .engine import evaluate
 from .forms import InvitationForm
-from .models import Association, Competency, Invitation, Level
+from .invitations import (
+    InvitationError,
+    MemberRemovalError,
+    invitation_accept,
+    invitation_decline,
+    invitation_send,
+    invitation_withdraw,
+    member_remove,
+)
+from .models import Association, Competency, Invitation
+from .preferences import employee_language_set, employee_sign_in_language
 from .selectors import (
-    achieved_competencies,
     competency_history,
     competency_overview,
     current_association,
@@ -31,18 +40,6 @@ from .selectors import (
     members_of,
     organization_of,
     own_credentials,
-)
-from .services import (
-    AssociationError,
-    InvitationError,
-    association_start,
-    employee_language_set,
-    employee_sign_in_language,
-    invitation_accept,
-    invitation_decline,
-    invitation_send,
-    invitation_withdraw,
-    member_remove,
 )
 
 PEOPLE_PAGE_SIZE = 50
@@ -228,7 +225,7 @@ def member_remove_view(request, pk: int):
     if request.method == "POST":
         try:
             member_remove(organization=organization, employee=employee, by=request.user, day=today)
-        except InvitationError as exc:
+        except MemberRemovalError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(

@@ -35,7 +35,7 @@ class LastChange:
     level: str
     day: datetime.date
     cause: str
-    cause_detail: str
+    cause_params: dict
 
 
 @dataclass
@@ -61,12 +61,12 @@ def _last_changes(organization_ids: list[int], day: datetime.date) -> dict[int, 
     as of now; no row means it never left `none`.
     """
     last: dict[int, dict[int, LastChange]] = defaultdict(dict)
-    for org_id, competency_id, changed_on, level, cause, detail in (
+    for org_id, competency_id, changed_on, level, cause, params in (
         StatusChange.objects.filter(organization_id__in=organization_ids, day__lte=day)
         .order_by("day", "id")
-        .values_list("organization_id", "competency_id", "day", "new_effective", "cause", "cause_detail")
+        .values_list("organization_id", "competency_id", "day", "new_effective", "cause", "cause_params")
     ):
-        last[org_id][competency_id] = LastChange(level, changed_on, cause, detail)
+        last[org_id][competency_id] = LastChange(level, changed_on, cause, params)
     return last
 
 
@@ -311,7 +311,7 @@ def _at_risk_payload(
                 "now": i.now,
                 "short": words.get((org_id, i.competency_id), {}),
                 "cause": i.change.cause if i.change else "",
-                "cause_detail": i.change.cause_detail if i.change else "",
+                "cause_params": i.change.cause_params if i.change else {},
                 "changed_on": i.change.day.isoformat() if i.change else None,
             }
             for i in items

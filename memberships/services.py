@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from competencies.models import Employee, Level, Organization
-from competencies.services import reevaluate_on_commit
+from competencies.statuses import reevaluate_on_commit
 
 from .benefits import entitlements, sold_benefit
 from .eligibility import Decision, MembershipState, membership_state

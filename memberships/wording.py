@@ -49,7 +49,8 @@ def _item_lines(payload: dict, language: str) -> list[str]:
             else _("%(competency)s: %(level)s lost (now %(now)s).")
         ) % {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
-        cause = _("Cause: %(cause)s.") % {"cause": cause_words(item["cause_detail"])} if item.get("cause_detail") else ""
+        because = cause_words(item.get("cause_params"))
+        cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
         lines.append(sentences(lost, short, cause))
     return lines
 

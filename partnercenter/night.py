@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from competencies.models import Competency, CompetencyStatus, Organization
-from competencies.services import RefreshResult, overrides_expire, statuses_refresh
+from competencies.overrides import overrides_expire
+from competencies.statuses import RefreshResult, statuses_refresh
 from memberships.at_risk import at_risk_refresh
 from memberships.expiring import expiring_soon_refresh
 from memberships.outbox import emails_deliver_pending
@@ -132,7 +133,7 @@ def expire_overrides(*, day: datetime.date) -> int:
 
 
 def evaluate_range(
-    *, first_id: int, last_id: int | None, day: datetime.date, cause: str | None = None, cause_detail: str = ""
+    *, first_id: int, last_id: int | None, day: datetime.date, cause: str | None = None, cause_params: dict | None = None
 ) -> RefreshResult:
     """Step 2 for one range: re-evaluate its organizations as of `day`, recording every change with its cause.
 
@@ -141,7 +142,7 @@ def evaluate_range(
     names it (a catalog change).
     """
     return statuses_refresh(
-        organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day, cause=cause, cause_detail=cause_detail
+        organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day, cause=cause, cause_params=cause_params
     )
 
 
@@ -166,7 +167,7 @@ STEPS = {"evaluate": evaluate_range, "notify": notify_range, "remind": remind_ra
 
 
 def reevaluate(
-    *, organization_ids: list[int], day: datetime.date, cause: str | None = None, cause_detail: str = ""
+    *, organization_ids: list[int], day: datetime.date, cause: str | None = None, cause_params: dict | None = None
 ) -> dict:
     """A change of the day, once committed: re-evaluate the organizations it touched, then their notifications.
 
@@ -174,7 +175,7 @@ def reevaluate(
     moment: the re-evaluation a change triggers also raises, alters or
     clears its at-risk and expiring-soon notifications, not the next night.
     """
-    result = vars(statuses_refresh(organization_ids=organization_ids, day=day, cause=cause, cause_detail=cause_detail))
+    result = vars(statuses_refresh(organization_ids=organization_ids, day=day, cause=cause, cause_params=cause_params))
     result.update(notify(organization_ids=organization_ids, day=day))
     return result
 

@@ -55,10 +55,12 @@ def nightly_catch_up(day: str | None = None) -> dict:
 
 
 @shared_task(name="partnercenter.tasks.evaluate_batch", **_RETRY)
-def evaluate_batch(day: str, first_id: int, last_id: int | None, cause: str | None = None, cause_detail: str = "") -> dict:
+def evaluate_batch(
+    day: str, first_id: int, last_id: int | None, cause: str | None = None, cause_params: dict | None = None
+) -> dict:
     """Step 2 for organizations with ids in [first_id, last_id] (open-ended when last_id is None)."""
     return vars(night.evaluate_range(
-        first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day), cause=cause, cause_detail=cause_detail
+        first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day), cause=cause, cause_params=cause_params
     ))
 
 
@@ -79,27 +81,27 @@ STEP_TASKS = {"evaluate": evaluate_batch, "notify": notify_batch, "remind": remi
 
 @shared_task(name="partnercenter.tasks.reevaluate_organizations", **_RETRY)
 def reevaluate_organizations(
-    organization_ids: list[int], day: str, cause: str | None = None, cause_detail: str = ""
+    organization_ids: list[int], day: str, cause: str | None = None, cause_params: dict | None = None
 ) -> dict:
     """A change of the day: re-evaluate these organizations as of `day`, then refresh their notifications."""
     return night.reevaluate(
-        organization_ids=organization_ids, day=datetime.date.fromisoformat(day), cause=cause, cause_detail=cause_detail
+        organization_ids=organization_ids, day=datetime.date.fromisoformat(day), cause=cause, cause_params=cause_params
     )
 
 
 @shared_task(name="partnercenter.tasks.reevaluate_all")
-def reevaluate_all(day: str, cause: str | None = None, cause_detail: str = "") -> dict:
+def reevaluate_all(day: str, cause: str | None = None, cause_params: dict | None = None) -> dict:
     """Every organization re-evaluated as of `day`, one `evaluate_batch` per range (after a catalog change)."""
     ranges = list(night.organization_ranges())
     for first_id, last_id in ranges:
         chain(
-            evaluate_batch.si(day, first_id, last_id, cause, cause_detail), notify_batch.si(day, first_id, last_id)
+            evaluate_batch.si(day, first_id, last_id, cause, cause_params), notify_batch.si(day, first_id, last_id)
         ).apply_async()
     return {"day": day, "ranges": len(ranges)}
 
 
 def queue_reevaluation(
-    *, organization_ids: list[int] | None, day: datetime.date, cause: str | None, cause_params
+    *, organization_ids: list[int] | None, day: datetime.date, cause: str | None, cause_params: dict
 ) -> None:
     """The receiver of `competencies.hooks.reevaluation_requested` (connected in apps.py): queue the work."""
     if organization_ids is None:

@@ -4,8 +4,10 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from competencies import hooks
+from competencies.associations import AssociationError, association_end, association_start
+from competencies.invitations import member_remove
 from competencies.models import Association
-from competencies.services import AssociationError, association_end, association_start
 
 from .factories import AssociationFactory, EmployeeFactory, OrganizationFactory
 
@@ -69,6 +71,35 @@ def test_it_ends_the_association_when_the_employee_leaves(db):
     ended = association_end(employee=employee, on=D)
     assert ended.ends_on == D
     assert not Association.objects.filter(employee=employee, ends_on__isnull=True).exists()
+
+
+@pytest.fixture
+def ended():
+    """What `hooks.association_ended` announced, as (organization id, ends_on, how, by)."""
+    heard = []
+
+    def listen(*, association, how, by):
+        heard.append((association.organization_id, association.ends_on, how, by))
+
+    hooks.association_ended.connect(listen)
+    yield heard
+    hooks.association_ended.disconnect(listen)
+
+
+def test_the_end_of_an_association_is_announced_with_how_it_ended(db, ended):
+    a, b = OrganizationFactory(), OrganizationFactory()
+    employee, admin = EmployeeFactory(), EmployeeFactory()
+    association_start(employee=employee, organization=a, on=datetime.date(2026, 1, 1))
+    association_start(employee=employee, organization=a, on=D)  # the same organization: nothing ends
+    association_start(employee=employee, organization=b, on=D)
+    association_end(employee=employee, on=D + datetime.timedelta(days=1))
+    association_start(employee=employee, organization=a, on=D + datetime.timedelta(days=2))
+    member_remove(organization=a, employee=employee, by=admin, day=D + datetime.timedelta(days=3))
+    assert ended == [
+        (a.pk, D, "moved", None),
+        (b.pk, D + datetime.timedelta(days=1), "left", None),
+        (a.pk, D + datetime.timedelta(days=3), "removed", admin),
+    ]
 
 
 def test_the_database_forbids_two_open_associations(db):

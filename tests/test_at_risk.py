@@ -6,8 +6,11 @@ import pytest
 import time_machine
 from django.core import mail
 
+from competencies.associations import association_start
 from competencies.models import Override
-from competencies.services import association_start, override_apply, statuses_refresh
+from competencies.associations import association_start
+from competencies.overrides import override_apply
+from competencies.statuses import statuses_refresh
 from memberships.at_risk import achievements_at_risk, at_risk_flags, at_risk_refresh
 from memberships.displayed import displayed_levels
 from memberships.expiring import expiring_soon_refresh
@@ -84,7 +87,8 @@ def test_an_employee_leaving_puts_the_achievement_at_risk_with_what_was_lost_and
     [item] = notification.payload["items"]
     assert (item["competency"], item["level"], item["now"]) == ("Cloud Platform", "gold", "silver")
     assert item["short"]["en"] == ["1 more person with one of 70-533, 70-535"]
-    assert item["cause_detail"] == "Jane Doe associated with another organization on 2026-11-20"
+    assert item["cause_params"] == {
+        "kind": "moved", "employee_id": world["jane"].pk, "name": "Jane Doe", "day": "2026-11-20"}
     assert (notification.payload["renewable"], notification.payload["renewable_through"]) == (False, [])
     assert at_risk_flags(organization_ids=[org.pk], day=D) == {(org.pk, cloud.pk)}
     # "competency still displayed until the term ends"
@@ -179,7 +183,8 @@ def test_a_new_loss_raises_a_new_notification_and_recovery_clears_it_with_a_back
     night(D + 6 * DAY)
     third = at_risk(org)[2]
     assert [(i["competency"], i["level"], i["now"]) for i in third.payload["items"]] == [("Cloud Platform", "gold", "silver")]
-    assert third.payload["items"][0]["cause_detail"] == "Nia New associated with another organization on 2026-11-26"
+    assert third.payload["items"][0]["cause_params"] == {
+        "kind": "moved", "employee_id": nia.pk, "name": "Nia New", "day": "2026-11-26"}
     assert OutboundEmail.objects.filter(key__startswith="at_risk:").count() == 3
 
 

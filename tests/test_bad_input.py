@@ -526,7 +526,7 @@ def test_activity_with_a_bad_record_writes_nothing_and_names_every_bad_line(popu
 @pytest.fixture
 def site(populated):
     """Fabrikam (an admin, a member, a Silver member listed in the directory) and Northwind, another partner."""
-    from competencies.services import statuses_refresh
+    from competencies.statuses import statuses_refresh
 
     with time_machine.travel(NOW, tick=False):
         fabrikam = Organization.objects.get(mpn_id="1234567")
@@ -541,9 +541,10 @@ def site(populated):
         statuses_refresh(organization_ids=[fabrikam.pk], day=NOW.date())
         northwind = OrganizationFactory(name="Northwind", mpn_id="2000002")
         agent = EmployeeFactory(email="ada@microsoft.example", is_staff=True)
-        from django.contrib.auth.models import Group
         import importlib
+
         from django.apps import apps
+        from django.contrib.auth.models import Group
 
         importlib.import_module("competencies.migrations.0003_agent_group").agent_group_sync(apps)
         agent.groups.add(Group.objects.get(name="agent"))

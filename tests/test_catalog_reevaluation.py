@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from competencies.models import CompetencyStatus, Credential, StatusChange
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from .conftest import PASSWORD
 from .factories import EmployeeFactory, OrganizationFactory, certified_employee
@@ -58,7 +58,7 @@ def test_it_re_evaluates_everyone_when_a_load_changes_a_requirement(loaded, tmp_
     assert "re-evaluated as of 2026-11-23" in out.getvalue()
     assert level(loaded) == "none"
     change = StatusChange.objects.get(organization=loaded, day=TODAY)
-    assert (change.cause, change.cause_detail) == ("catalog_changed", "the competency catalog changed on 2026-11-23")
+    assert (change.cause, change.cause_params) == ("catalog_changed", {"kind": "catalog", "day": "2026-11-23"})
 
 
 def test_loading_the_same_file_again_queues_nothing(loaded, django_capture_on_commit_callbacks):

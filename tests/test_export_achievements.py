@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from .factories import OrganizationFactory, OverrideFactory, build_competency, certified_employee
 

@@ -42,10 +42,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from competencies import models as cm
-from partnercenter.night import organization_ranges, run_nightly
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 from memberships.models import Notification, OutboundEmail
 from memberships.outbox import STUCK_AFTER, emails_deliver_pending
+from partnercenter.night import organization_ranges, run_nightly
 from partnercenter.settings.base import mailer_from_url
 
 from . import figures
@@ -136,9 +136,9 @@ def outcome() -> dict:
     return {
         "statuses": sorted(cm.CompetencyStatus.objects.values_list(
             "organization_id", "competency_id", "as_of", "evaluated_level", "effective_level", "override_id")),
-        "history": sorted(cm.StatusChange.objects.values_list(
+        "history": sorted((*row[:-1], json.dumps(row[-1], sort_keys=True)) for row in cm.StatusChange.objects.values_list(
             "organization_id", "competency_id", "day", "old_evaluated", "new_evaluated", "old_effective",
-            "new_effective", "cause", "cause_detail")),
+            "new_effective", "cause", "cause_params")),
         "overrides": sorted(cm.Override.objects.values_list("pk", "state", "expires_on")),
         "override_audit": sorted(cm.OverrideAudit.objects.values_list("override_id", "action", "day")),
         "notifications": sorted((n.key, n.kind, n.raised_on, n.cleared_on, json.dumps(n.payload, sort_keys=True))
@@ -579,9 +579,10 @@ def _pings(client) -> bool:
 def test_two_agents_saving_the_same_override_at_once_one_wins_and_the_other_is_told_why(monkeypatch):
     import importlib
 
-    from competencies import admin as competency_admin
-    from competencies import services
     from django.apps import apps
+
+    from competencies import admin as competency_admin
+    from competencies import overrides
 
     importlib.import_module("competencies.migrations.0003_agent_group").agent_group_sync(apps)
     cloud = build_competency("cloud-platform", name="Cloud Platform",
@@ -607,14 +608,14 @@ def test_two_agents_saving_the_same_override_at_once_one_wins_and_the_other_is_t
         clients.append((client, preview.context["adminform"].form.initial["preview_token"],
                         preview.context["adminform"].form.initial["expires_on"]))
     barrier = threading.Barrier(2, timeout=20)
-    apply = services.override_apply
+    apply = overrides.override_apply
 
     def at_once(**kwargs):
         barrier.wait()
         return apply(**kwargs)
 
     if connection.vendor == "postgresql":
-        monkeypatch.setattr(competency_admin.services, "override_apply", at_once)
+        monkeypatch.setattr(competency_admin, "override_apply", at_once)
     start = threading.Barrier(2, timeout=20)
     responses = [None, None]
 

@@ -7,7 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from competencies.services import association_end, statuses_refresh
+from competencies.associations import association_end
+from competencies.statuses import statuses_refresh
 from memberships.displayed import displayed_levels
 
 from .factories import (

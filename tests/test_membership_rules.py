@@ -13,7 +13,8 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
-from competencies.services import association_end, statuses_refresh
+from competencies.associations import association_end
+from competencies.statuses import statuses_refresh
 from memberships.eligibility import membership_state
 from memberships.models import BenefitSubscription, Membership, Order, OutboundEmail
 from memberships.payments import PaymentResult, SimulatedProvider

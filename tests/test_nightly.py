@@ -8,13 +8,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
+from competencies.associations import association_start
+from competencies.causes import cause_words
+from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
+from competencies.overrides import override_apply
+from competencies.statuses import statuses_refresh
+from memberships.models import Notification, OutboundEmail
 from partnercenter import night as nightly
 from partnercenter import tasks as night_tasks
 from partnercenter.management.commands.run_nightly import Command
-from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
-from competencies.services import association_start, override_apply, statuses_refresh
-from memberships.models import Notification, OutboundEmail
 
 from .factories import (
     EmployeeFactory,
@@ -62,19 +66,25 @@ def build_dataset():
     return orgs
 
 
+def english(params) -> str:
+    """A cause's words (its parameters hold employee and override ids, which differ from one build to the next)."""
+    with translation.override("en"):
+        return cause_words(params)
+
+
 def snapshot() -> dict:
     """Everything the night writes, by natural keys (ids and timestamps left out)."""
 
     def items(payload):
-        return sorted((i["competency"], i["level"], i["now"], i.get("cause_detail"), i.get("recovered_on"))
+        return sorted((i["competency"], i["level"], i["now"], english(i.get("cause_params")), i.get("recovered_on"))
                       for i in payload.get("items", []))
 
     return {
         "statuses": sorted(CompetencyStatus.objects.values_list(
             "organization__mpn_id", "competency__slug", "as_of", "evaluated_level", "effective_level", "override__level")),
-        "history": sorted(StatusChange.objects.values_list(
+        "history": sorted((*row[:-1], english(row[-1])) for row in StatusChange.objects.values_list(
             "organization__mpn_id", "competency__slug", "day", "old_evaluated", "new_evaluated", "old_effective",
-            "new_effective", "cause", "cause_detail")),
+            "new_effective", "cause", "cause_params")),
         "overrides": sorted(Override.objects.values_list("organization__mpn_id", "state", "expires_on")),
         "audit": sorted(OverrideAudit.objects.values_list(
             "override__organization__mpn_id", "action", "day", "reason")),
@@ -114,11 +124,11 @@ def test_the_night_expires_re_evaluates_notifies_and_reminds(db, small_batches):
     assert report.refresh.organizations == 7
     taken = snapshot()
     assert ("5000001", "data-platform", D, "silver", "silver", "gold", "silver", "override_expired",
-            "Gold override expired on 2026-11-20") in taken["history"]
+            "Gold override expired on Nov. 20, 2026") in taken["history"]
     assert ("5000000", "cloud-platform", D, "gold", "silver", "gold", "silver", "association_ended",
-            "Jane 0 associated with another organization on 2026-11-20") in taken["history"]
+            "Jane 0 associated with another organization on Nov. 20, 2026") in taken["history"]
     assert ("5000003", "cloud-platform", D, "gold", "silver", "gold", "silver", "credential_expired",
-            "John 3's 70-535 expired on 2026-11-20") in taken["history"]
+            "John 3's 70-535 expired on Nov. 20, 2026") in taken["history"]
     at_risk = {n[0]: n[6] for n in taken["notifications"] if n[1] == "at_risk"}
     # Partner 1's Data Platform Gold was the override's: when it ends, that achievement of the Gold term is at
     # risk too, though the membership can still be renewed through Cloud Platform.

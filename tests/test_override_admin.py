@@ -7,8 +7,9 @@ import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
-from competencies.models import CompetencyStatus, Override, OverrideAudit
-from competencies.services import override_apply, statuses_refresh
+from competencies.models import Association, CompetencyStatus, Override, OverrideAudit
+from competencies.overrides import override_apply
+from competencies.statuses import statuses_refresh
 
 from .conftest import PASSWORD
 from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee
@@ -247,6 +248,16 @@ def test_an_employee_who_is_not_staff_is_sent_to_the_admin_sign_in(client, org, 
     client.login(username=employee.email, password=PASSWORD)
     response = client.get(CHANGELIST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_history_list_says_each_cause_in_words_and_finds_it_by_name(agent_client, org, cloud):
+    Association.objects.filter(organization=org).update(ends_on=D)
+    statuses_refresh(organization_ids=[org.pk], day=D)
+    url = reverse("admin:competencies_statuschange_changelist")
+    found = agent_client.get(url, {"q": "Jane Doe"})
+    assert found.context["cl"].result_count == 1
+    assert "Jane Doe left on Nov. 20, 2026" in found.content.decode()
+    assert agent_client.get(url, {"q": "Sam Lee"}).context["cl"].result_count == 0
 
 
 def test_an_agent_looks_up_organizations_and_edits_the_catalog_but_not_users(agent_client, agent, org, cloud):

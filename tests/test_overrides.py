@@ -8,7 +8,7 @@ from django.db import connection
 
 from competencies.engine import evaluate
 from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
-from competencies.services import (
+from competencies.overrides import (
     OverrideError,
     override_apply,
     override_default_expiry,
@@ -16,8 +16,8 @@ from competencies.services import (
     override_preview,
     override_revoke,
     overrides_expire,
-    statuses_refresh,
 )
+from competencies.statuses import statuses_refresh
 
 from .factories import EmployeeFactory, OrganizationFactory, build_competency, certified_employee
 
@@ -85,6 +85,9 @@ def test_it_applies_an_override_with_its_audit_row_and_re_evaluates_on_commit(
     assert (stored.as_of, stored.evaluated_level, stored.effective_level, stored.override_id) == (D, "silver", "gold", override.pk)
     change = StatusChange.objects.filter(organization=silver_org).last()
     assert (change.day, change.old_effective, change.new_effective, change.cause) == (D, "silver", "gold", "override_applied")
+    assert change.cause_params == {
+        "kind": "override_applied", "override_id": override.pk, "level": "gold", "start": "2026-11-20", "end": "2027-02-20"
+    }
 
 
 def test_it_writes_nothing_when_the_transaction_rolls_back(silver_org, cloud, agent, django_capture_on_commit_callbacks):
@@ -220,6 +223,24 @@ def test_it_extends_an_active_override_with_old_and_new_values_audited(silver_or
     assert effective_on(silver_org, cloud, datetime.date(2027, 5, 19)) == "gold"
 
 
+def test_an_extension_that_moves_the_level_is_recorded_as_an_extension(
+    silver_org, cloud, agent, django_capture_on_commit_callbacks
+):
+    # Applied to start tomorrow: the re-evaluation of today changes nothing. Extended tomorrow, before the
+    # night, the re-evaluation the extension asks for is the one that raises the level.
+    with django_capture_on_commit_callbacks(execute=True):
+        override = apply(silver_org, cloud, agent, starts_on=D + DAY)
+    assert status(silver_org, cloud).effective_level == "silver"
+    later = datetime.date(2027, 5, 20)
+    with django_capture_on_commit_callbacks(execute=True):
+        override_extend(override=override, expires_on=later, reason="Partner's exams rescheduled", actor=agent, day=D + DAY)
+    change = StatusChange.objects.filter(organization=silver_org).last()
+    assert (change.day, change.old_effective, change.new_effective, change.cause) == (
+        D + DAY, "silver", "gold", "override_extended")
+    assert change.cause_params == {"kind": "override_extended", "override_id": override.pk, "level": "gold", "end": "2027-05-20"}
+    assert OverrideAudit.objects.filter(override=override).last().action == "extend"
+
+
 @pytest.mark.parametrize(
     "expires_on, reason, words",
     [
@@ -288,8 +309,9 @@ def test_it_expires_overrides_on_their_expiry_day_not_before(silver_org, cloud, 
     assert (audit.old_values["state"], audit.new_values["state"]) == ("active", "expired")
     assert status(silver_org, cloud).effective_level == "silver"
     change = StatusChange.objects.filter(organization=silver_org).last()
-    assert (change.day, change.old_effective, change.new_effective, change.cause, change.cause_detail) == (
-        end, "gold", "silver", "override_expired", "Gold override expired on 2027-02-20")
+    assert (change.day, change.old_effective, change.new_effective, change.cause, change.cause_params) == (
+        end, "gold", "silver", "override_expired",
+        {"kind": "override_expired", "override_id": override.pk, "level": "gold", "day": "2027-02-20"})
 
     with django_capture_on_commit_callbacks(execute=True):
         assert overrides_expire(day=end) == []  # idempotent

@@ -1,4 +1,4 @@
-"""People: invitations an admin sends and the invitee answers, and removals (competencies/services.py, "People")."""
+"""People: invitations an admin sends and the invitee answers, and removals (competencies/invitations.py)."""
 
 import datetime
 
@@ -7,15 +7,17 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from competencies.models import Association, CompetencyStatus, Invitation
-from competencies.services import (
+from competencies.invitations import (
     InvitationError,
+    MemberRemovalError,
     invitation_accept,
     invitation_decline,
     invitation_send,
     invitation_withdraw,
     member_remove,
 )
+from competencies.models import Association, CompetencyStatus, Invitation
+from competencies.statuses import statuses_refresh
 from memberships.models import OutboundEmail
 
 from .factories import (
@@ -109,8 +111,6 @@ def test_it_emails_no_one_when_the_address_has_no_account(org, admin):
 def test_accepting_severs_the_previous_association_that_day_and_re_evaluates_both(
     org, other_org, admin, jane, cloud, django_capture_on_commit_callbacks
 ):
-    from competencies.services import statuses_refresh
-
     statuses_refresh(organization_ids=[org.pk, other_org.pk], day=TODAY)
     assert (effective(org, cloud), effective(other_org, cloud)) == ("none", "silver")
     invitation = invitation_send(organization=org, email=jane.email, invited_by=admin, day=TODAY)
@@ -163,8 +163,6 @@ def test_declining_and_withdrawing_change_no_association(org, admin, jane):
 def test_removing_someone_ends_their_association_today_records_who_and_re_evaluates(
     other_org, outsider, jane, cloud, django_capture_on_commit_callbacks
 ):
-    from competencies.services import statuses_refresh
-
     statuses_refresh(organization_ids=[other_org.pk], day=TODAY)
     with django_capture_on_commit_callbacks(execute=True):
         ended = member_remove(organization=other_org, employee=jane, by=outsider, day=TODAY)
@@ -174,7 +172,7 @@ def test_removing_someone_ends_their_association_today_records_who_and_re_evalua
 
 
 def test_an_admin_cannot_remove_someone_of_another_organization(org, admin, jane):
-    with pytest.raises(InvitationError, match="does not count for Fabrikam"):
+    with pytest.raises(MemberRemovalError, match="does not count for Fabrikam"):
         member_remove(organization=org, employee=jane, by=admin, day=TODAY)
     assert Association.objects.get(employee=jane).ends_on is None
 

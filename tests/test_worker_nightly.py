@@ -15,11 +15,12 @@ import time
 import pytest
 import time_machine
 
+from competencies.associations import association_start
 from competencies.models import CompetencyStatus, OverrideAudit, StatusChange
-from competencies.services import association_start, override_apply
-from partnercenter.tasks import run_nightly
+from competencies.overrides import override_apply
 from memberships.models import Notification, OutboundEmail
 from memberships.displayed import displayed_levels
+from partnercenter.tasks import run_nightly
 
 from .conftest import PASSWORD
 from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee
@@ -89,8 +90,8 @@ def test_an_employee_leaves_and_the_night_through_the_worker_warns_once_then_an_
         wait_for(lambda: OutboundEmail.objects.filter(status="sent").exists(), timeout=30)
 
         [notification] = Notification.objects.filter(organization=fabrikam, kind="at_risk")
-        assert notification.payload["items"][0]["cause_detail"] == \
-            "Jane Doe associated with another organization on 2026-11-20"
+        assert notification.payload["items"][0]["cause_params"] == {
+            "kind": "moved", "employee_id": jane.pk, "name": "Jane Doe", "day": "2026-11-20"}
         [email] = OutboundEmail.objects.all()
         assert (email.to_email, email.status, email.attempts) == (admin.email, "sent", 1)
         assert SENTENCE in email.body_text and SENTENCE in email.body_html

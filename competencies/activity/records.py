@@ -20,7 +20,7 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
-from competencies.dates import months_after
+from competencies.overrides import override_default_expiry
 from competencies.models import ACHIEVABLE_LEVELS, Market
 
 MAX_METRIC_VALUE = Decimal("1e16")  # MetricValue.value: 18 digits, 2 of them decimals
@@ -315,7 +315,7 @@ class Parser:
         if not reason:
             raise _Bad("missing field 'reason'")
         starts_on = self.date(obj, "starts_on")
-        expires_on = self.date(obj, "expires_on") or months_after(starts_on, 3)  # 3 calendar months, as an agent places one
+        expires_on = self.date(obj, "expires_on") or override_default_expiry(starts_on)  # as an agent places one
         if expires_on <= starts_on:
             raise _Bad(f"'expires_on' ({expires_on}) must be after 'starts_on' ({starts_on})")
         agent = self.email(obj["agent"], "agent") if obj.get("agent") is not None else None

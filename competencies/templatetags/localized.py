@@ -8,8 +8,8 @@ as the engine's words and the emails do.
 from django import template
 
 from competencies.causes import cause_words
-from competencies.models import Level
 from competencies.formatting import format_amount, format_money, format_number
+from competencies.models import Level
 
 register = template.Library()
 
@@ -43,6 +43,6 @@ def level_label(value):
 
 
 @register.filter
-def cause(detail):
-    """`{{ change.cause_detail|cause }}`: a stored cause said again in the active language."""
-    return cause_words(detail or "")
+def cause(params):
+    """`{{ change.cause_params|cause }}`: the words of a stored cause in the active language."""
+    return cause_words(params)

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from ..conftest import PASSWORD
 from ..factories import (

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 
 from competencies.models import CompetencyStatus, Override, OverrideAudit
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from ..conftest import PASSWORD
 from ..factories import EmployeeFactory, OrganizationFactory, build_competency, certified_employee
@@ -111,8 +111,8 @@ def test_an_agent_previews_applies_and_revokes_an_override(page, agent, fabrikam
 
 def test_the_at_risk_banner_shows_on_the_organization_dashboard(page, fabrikam):
     """Not the admin, but what the night's notification looks like to the partner: screenshot for a person to check."""
+    from competencies.associations import association_start
     from partnercenter.night import run_nightly
-    from competencies.services import association_start
 
     from ..factories import MembershipFactory
 

@@ -4,7 +4,7 @@ accepts, and both organizations' competency pages show the move on the next load
 import pytest
 from django.utils import timezone
 
-from competencies.services import statuses_refresh
+from competencies.statuses import statuses_refresh
 
 from ..conftest import PASSWORD
 from ..factories import build_competency, certified_employee

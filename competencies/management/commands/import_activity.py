@@ -7,7 +7,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from competencies.activity import ImportFailed, import_activity
-from competencies.services import reevaluate_on_commit
+from competencies.statuses import reevaluate_on_commit
 
 
 class Command(BaseCommand):

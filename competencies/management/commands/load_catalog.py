@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from competencies.catalog import DEFAULT_CATALOG_PATH, load_catalog_file
 from competencies.catalog_checks import CatalogError
-from competencies.services import catalog_changed, reevaluate_everyone_on_commit
+from competencies.statuses import catalog_changed, reevaluate_everyone_on_commit
 
 
 def summary(counts: dict[str, dict[str, int]]) -> str:

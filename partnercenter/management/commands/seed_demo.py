@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from competencies.activity import ImportFailed, import_activity
+from competencies.invitations import invitation_send
 from competencies.models import Competency, Employee, Organization
-from competencies.services import invitation_send, statuses_refresh
+from competencies.statuses import statuses_refresh
 from partnercenter.night import run_nightly
 
 DEMO_PASSWORD = "demo-partner-2026"
