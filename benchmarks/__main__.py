@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--import-orgs", type=int, default=None, help="organizations of the import figure "
                         "(default: --orgs up to 10,000, the importer holds a file in memory; 0 skips it)")
     sub = parser.add_subparsers(dest="command")
-    gen = sub.add_parser("generate", help="write catalog.yaml and activity.jsonl (CONTRACT.md formats)")
+    gen = sub.add_parser("generate", help="write catalog.yaml and activity.jsonl (docs/interfaces.md formats)")
     gen.add_argument("--orgs", type=int, default=generate.DEFAULT_ORGS)
     gen.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
     gen.add_argument("--out", type=Path, required=True)

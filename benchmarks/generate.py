@@ -1,4 +1,4 @@
-"""Synthetic partner data at any size, in the documented formats (CONTRACT.md).
+"""Synthetic partner data at any size, in the documented formats (docs/interfaces.md).
 
 - `catalog_document()`: a competency catalog ("Catalog file"): 6 Centers of
   Excellence, 40 competencies, 150 credentials (exams, certifications that
@@ -106,7 +106,7 @@ def _credential_codes() -> list[list[dict]]:
 
 
 def catalog_document(*, seed: int = DEFAULT_SEED) -> dict:
-    """The benchmark catalog, in CONTRACT.md's catalog format (a dict ready for `load_catalog` or YAML)."""
+    """The benchmark catalog, in docs/interfaces.md's catalog format (a dict ready for `load_catalog` or YAML)."""
     rng = random.Random(seed)
     credentials = _credential_codes()
     metrics = [{"slug": s, "name": n, "unit": u} for s, n, u, _p, _q in METRICS]
@@ -268,7 +268,7 @@ def organizations(*, orgs: int = DEFAULT_ORGS, seed: int = DEFAULT_SEED, catalog
                 held.add(code)
                 earned = DAY - datetime.timedelta(days=rng.randint(-20, 1600))
                 if code in retired_on and earned >= retired_on[code]:
-                    # No longer earnable from its retirement (DESIGN.md): earned as long before it instead.
+                    # No longer earnable from its retirement (docs/design.md): earned as long before it instead.
                     earned = retired_on[code] - (earned - retired_on[code]) - datetime.timedelta(days=1)
                 expires = earned + datetime.timedelta(days=rng.randint(200, 900)) if rng.random() < 0.05 else None
                 e.credentials.append((code, earned, expires))

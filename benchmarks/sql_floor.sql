@@ -1,6 +1,6 @@
 -- The floor of the evaluation figure: every organization's evaluated and effective level in every
 -- competency as of %(day)s, computed by PostgreSQL alone over the same rows the engine reads
--- (DESIGN.md, "Evaluation"). A few statements run in one transaction: the first ones spell the
+-- (docs/design.md, "Evaluation"). A few statements run in one transaction: the first ones spell the
 -- catalog's requirements out as small tables (so the planner knows their sizes), the last one is the
 -- set-based aggregate and returns the organization × competency pairs above none:
 -- (organization_id, competency_id, evaluated rank, effective rank), 1 silver, 2 gold.

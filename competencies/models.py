@@ -200,7 +200,7 @@ class Association(models.Model):
 class Invitation(models.Model):
     """An organization admin invites someone, by email, to associate their certifications with the organization.
 
-    Accepting is the employee's own act (DESIGN.md: "employees associate
+    Accepting is the employee's own act (docs/design.md: "employees associate
     their certifications with one organization at a time"): it starts an
     association that ends the previous one that day. An invitation is
     pending from `created_on` until `expires_on` unless it was accepted,

@@ -52,7 +52,7 @@ def test_it_refuses_an_association_before_the_current_one(db):
 
 
 def test_it_refuses_an_association_before_the_previous_one_ended(db):
-    """DESIGN.md: an employee belongs to at most one organization at a time, after leaving too."""
+    """docs/design.md: an employee belongs to at most one organization at a time, after leaving too."""
     a, b = OrganizationFactory(), OrganizationFactory()
     employee = EmployeeFactory()
     association_start(employee=employee, organization=a, on=datetime.date(2026, 1, 1))

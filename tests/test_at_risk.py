@@ -1,4 +1,4 @@
-"""At-risk notifications (DESIGN.md, "At risk"), "expiring soon" warnings and renewal reminders."""
+"""At-risk notifications (docs/design.md, "At risk"), "expiring soon" warnings and renewal reminders."""
 
 import datetime
 

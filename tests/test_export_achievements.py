@@ -1,4 +1,4 @@
-"""`export_achievements [--mpn-id ID] [--date D] [--format json|csv]` (CONTRACT.md)."""
+"""`export_achievements [--mpn-id ID] [--date D] [--format json|csv]` (docs/interfaces.md)."""
 
 import csv
 import datetime

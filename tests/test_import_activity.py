@@ -1,4 +1,4 @@
-"""`import_activity`: the bulk, all-or-nothing JSON Lines importer (CONTRACT.md, "Activity records")."""
+"""`import_activity`: the bulk, all-or-nothing JSON Lines importer (docs/interfaces.md, "Activity records")."""
 
 import datetime
 import io
@@ -460,7 +460,7 @@ def test_it_refuses_an_association_before_the_employee_left_the_previous_one(cat
 
 
 def test_it_refuses_an_association_with_the_current_organization_before_the_current_one(catalog):
-    """CONTRACT.md: "an association that starts before the employee's current one" is an error, whichever organization."""
+    """docs/interfaces.md: "an association that starts before the employee's current one" is an error, whichever organization."""
     with pytest.raises(ImportFailed) as failure:
         import_activity(lines=jsonl(ANA, CONTOSO, associate("2026-05-01"), associate("2026-04-30")))
     assert failure.value.errors == [
@@ -469,7 +469,7 @@ def test_it_refuses_an_association_with_the_current_organization_before_the_curr
 
 
 def test_it_refuses_a_credential_earned_once_it_was_retired(catalog):
-    """DESIGN.md: a retired credential is no longer earnable (from `retired_on`, the first day it no longer holds)."""
+    """docs/design.md: a retired credential is no longer earnable (from `retired_on`, the first day it no longer holds)."""
     CredentialFactory(code="70-534", retired_on=D(2017, 12, 31), accepted_until=D(2018, 12, 31))
 
     def earned(on):

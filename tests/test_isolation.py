@@ -211,7 +211,7 @@ def shown(response, markers) -> list[str]:
 
 def test_the_sweep_sees_every_page_of_the_product():
     names = {p.name for p in url_patterns()}
-    # The pages of CONTRACT.md, and the admin's, are all found (the walk itself cannot silently miss them).
+    # The pages of docs/interfaces.md, and the admin's, are all found (the walk itself cannot silently miss them).
     for name in ["login", "dashboard:home", "dashboard:membership", "dashboard:competencies", "dashboard:competency",
                  "dashboard:benefits", "dashboard:certifications", "dashboard:order", "dashboard:redemption",
                  "dashboard:redeem", "partners", "partner", "admin:index", "admin:competencies_override_revoke"]:

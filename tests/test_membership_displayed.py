@@ -1,4 +1,4 @@
-"""DESIGN.md "Displayed competencies": kept until the term ends; Silver members show Silver only."""
+"""docs/design.md "Displayed competencies": kept until the term ends; Silver members show Silver only."""
 
 import datetime
 import json

@@ -1,4 +1,4 @@
-"""DESIGN.md "Membership": buy, term, upgrade, renew, MAPS — the services and their boundaries."""
+"""docs/design.md "Membership": buy, term, upgrade, renew, MAPS — the services and their boundaries."""
 
 import datetime
 import io

@@ -227,7 +227,7 @@ CELERY_TASK_TIME_LIMIT = 60 * 30
 CELERY_TASK_SOFT_TIME_LIMIT = 60 * 25
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The one schedule of the nightly jobs (DESIGN.md, "Nightly jobs"), its catch-up, and email retries.
+# The one schedule of the nightly jobs (docs/design.md, "Nightly jobs"), its catch-up, and email retries.
 CELERY_BEAT_SCHEDULE = {
     "nightly": {
         "task": "partnercenter.tasks.run_nightly",
