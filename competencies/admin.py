@@ -29,6 +29,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models, services
+from .identity import InvalidEmail, canonical_email
 from .nightly import reevaluate_everyone_on_commit
 from .causes import cause_words
 from .evaluation import evaluate
@@ -43,11 +44,14 @@ admin.site.index_title = _("Organizations, competencies and overrides")
 
 
 class EmployeeEmailMixin:
-    """The email is the login: stored in lower case, one account per address whatever its case (docs/rules.md)."""
+    """The email is the login: stored in its canonical form, one account per address however spelled (docs/rules.md)."""
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        others = models.Employee.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        try:
+            email = canonical_email(self.cleaned_data["email"])
+        except InvalidEmail:
+            raise forms.ValidationError(_("Enter a valid email address."), code="invalid") from None
+        others = models.Employee.objects.filter(email=email).exclude(pk=self.instance.pk)
         if others.exists():
             raise forms.ValidationError(_("An employee with this email already exists."), code="unique")
         return email

@@ -18,7 +18,7 @@ One bad line and nothing is written; every bad line is named with its reason.
 
 Importing the same file twice adds nothing the second time: every record is
 keyed, and a record whose effect is already there is a no-op —
-employee by email (case-insensitive), organization by MPN ID (same values:
+employee by email (its canonical form, competencies/identity.py), organization by MPN ID (same values:
 nothing written), earned credential by employee × code × `earned_on`,
 association by employee × organization × start (and associating with the
 organization the employee is already with changes nothing), disassociation by
@@ -48,11 +48,11 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 from django.db import connection, models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .identity import InvalidEmail, canonical_email
 from .models import (
     Association,
     Competency,
@@ -240,7 +240,7 @@ class _Parser:
 
     def __init__(self):
         self.dates: dict[str, datetime.date] = {}
-        self.emails: dict[str, str] = {}  # as written -> lower case, checked
+        self.emails: dict[str, str] = {}  # as written -> canonical
         self.strings: dict[str, str] = {}  # one object per distinct MPN ID, code, slug
         self.url = URLValidator()
         self.parsers: dict[str, Callable[[dict], _Record]] = {
@@ -297,15 +297,11 @@ class _Parser:
         if email is None:
             if not isinstance(value, str):
                 raise _Bad(f"'{name}' is not an email address: {value!r}")
-            email = value.strip().lower()
-            if email not in self.emails:  # the same address in another case was checked already
-                try:
-                    validate_email(email)
-                except ValidationError:
-                    raise _Bad(f"'{name}' is not an email address: {value!r}") from None
-                if len(email) > 254:
-                    raise _Bad(f"'{name}' is longer than 254 characters")
-                self.emails[email] = email
+            try:
+                email = canonical_email(value)  # the one identity (competencies/identity.py)
+            except InvalidEmail as exc:
+                raise _Bad(f"'{name}' is not an email address: {value!r} ({exc})") from None
+            self.emails.setdefault(email, email)
             self.emails[value] = email = self.emails[email]
         return email
 
@@ -470,7 +466,7 @@ def _chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
 class _Replay:
     def __init__(self):
         self.result = ImportResult()
-        self.employees: dict[str, _Upserted] = {}  # by lower-case email
+        self.employees: dict[str, _Upserted] = {}  # by canonical email
         self.staff: set[str] = set()  # emails of the agents among them
         self.organizations: dict[str, _Upserted] = {}  # by MPN ID
         self.admins: set[tuple[str, str]] = set()  # (MPN ID, email), existing and to add
@@ -543,9 +539,8 @@ class _Replay:
         email_of: dict[int, str] = {}
         for chunk in _chunks(emails):
             rows = (
-                Employee.objects.annotate(email_ci=Lower("email"))
-                .filter(email_ci__in=chunk)
-                .values_list("pk", "email_ci", "is_staff", *EMPLOYEE_FIELDS)
+                Employee.objects.filter(email__in=chunk)  # stored canonical, as the records' emails are
+                .values_list("pk", "email", "is_staff", *EMPLOYEE_FIELDS)
             )
             for pk, email, is_staff, *values in rows:
                 self.employees[email] = _Upserted(pk, tuple(values))
@@ -665,7 +660,7 @@ class _Replay:
         )
 
     def employee(self, r: EmployeeRecord) -> None:
-        """Employees are keyed by email, whatever its case; the optional fields given update the row."""
+        """Employees are keyed by canonical email, however spelled; the optional fields given update the row."""
         self.upsert("employee", self.employees, r.email, r.values, EMPLOYEE_FIELDS, EMPLOYEE_DEFAULTS)
 
     def organization(self, r: OrganizationRecord) -> None:

@@ -182,7 +182,7 @@ def invitations_received(employee: Employee, *, day: datetime.date) -> list:
     from .models import Invitation
 
     return list(
-        Invitation.objects.filter(email__iexact=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
+        Invitation.objects.filter(email=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
         .select_related("organization", "invited_by")
         .order_by("-created_on", "-id")
     )

@@ -142,7 +142,7 @@ def _invitation_email(invitation: Invitation) -> list[int]:
     """Queue the invitation email to the invitee if they have an account (in their language); the ids queued."""
     from memberships.emails import email_enqueue  # memberships sends the emails; it imports this app
 
-    invitee = Employee.objects.filter(email__iexact=invitation.email, is_active=True).first()
+    invitee = Employee.objects.filter(email=invitation.email, is_active=True).first()
     if invitee is None:
         return []
     base = getattr(settings, "SITE_URL", "").rstrip("/")
@@ -174,23 +174,22 @@ def invitation_send(
     the organization is not invited. The invitee is emailed if they have an
     account; whether they do is never shown to the inviter.
     """
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
     from memberships.notifications import email_deliver_on_commit
 
-    email = (email or "").strip().lower()
+    from .identity import InvalidEmail, canonical_email
+
     try:
-        validate_email(email)
-    except ValidationError:
+        email = canonical_email(email or "")  # the one identity (competencies/identity.py)
+    except InvalidEmail:
         raise InvitationError(_("Enter a valid email address.")) from None
     counts = Association.objects.filter(
-        employee__email__iexact=email, organization=organization, starts_on__lte=day
+        employee__email=email, organization=organization, starts_on__lte=day
     ).filter(Q(ends_on__isnull=True) | Q(ends_on__gt=day))
     if counts.exists():
         raise InvitationError(_("%(email)s already counts for %(name)s.") % {"email": email, "name": organization.name})
     Organization.objects.select_for_update().filter(pk=organization.pk).first()  # one invite of an address at a time
     invitation = Invitation.objects.filter(
-        organization=organization, email__iexact=email, state=Invitation.State.PENDING
+        organization=organization, email=email, state=Invitation.State.PENDING
     ).first()
     expires_on = day + datetime.timedelta(days=INVITATION_DAYS)
     if invitation is None:
@@ -236,12 +235,12 @@ def invitation_accept(*, invitation: Invitation, employee: Employee, day: dateti
 
     DESIGN.md: "Associating with organization B on day D ends the
     association with A on day D: from D the employee counts for B only."
-    Only the invitee (by email, whatever its case) may accept, while the
+    Only the invitee (by canonical email, however spelled) may accept, while the
     invitation is pending and not expired. Both organizations are
     re-evaluated once the transaction commits.
     """
     locked = _open_invitation(invitation, day=day)
-    if locked.email.lower() != employee.email.lower():
+    if locked.email != employee.email:  # both canonical (competencies/identity.py)
         raise InvitationError(_("This invitation is for another email address."))
     try:
         association = association_start(employee=employee, organization=locked.organization, on=day)
@@ -255,7 +254,7 @@ def invitation_accept(*, invitation: Invitation, employee: Employee, day: dateti
 def invitation_decline(*, invitation: Invitation, employee: Employee, day: datetime.date) -> Invitation:
     """The invitee says no; nothing else changes."""
     locked = _open_invitation(invitation, day=day)
-    if locked.email.lower() != employee.email.lower():
+    if locked.email != employee.email:  # both canonical (competencies/identity.py)
         raise InvitationError(_("This invitation is for another email address."))
     _close(locked, state=Invitation.State.DECLINED, by=employee, day=day)
     return locked

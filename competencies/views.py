@@ -278,7 +278,7 @@ def invitation_respond(request, pk: int):
     today = timezone.localdate()
     invitation = get_object_or_404(
         Invitation.objects.select_related("organization", "invited_by"),
-        pk=pk, email__iexact=request.user.email, state=Invitation.State.PENDING, expires_on__gt=today,
+        pk=pk, email=request.user.email, state=Invitation.State.PENDING, expires_on__gt=today,
     )
     current = current_association(request.user)
     leaving = current.organization if current and current.organization_id != invitation.organization_id else None

@@ -119,7 +119,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one email from one
 # address, that email is refused from that address for AXES_COOLOFF_TIME, even with the right
-# password; a success resets the count. The email is counted in lower case, as it is stored.
+# password; a success resets the count. The email is counted under its canonical form, as it is stored and
+# looked up (competencies/identity.py): no other spelling of it is a fresh start.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
