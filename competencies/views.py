@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import i18n
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from memberships.selectors import membership_on
 
@@ -48,6 +48,8 @@ from .services import (
 )
 
 PEOPLE_PAGE_SIZE = 50
+# A page with a form: GET and HEAD show it, POST acts; any other method is 405.
+require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def request_organization(request):
@@ -193,6 +195,7 @@ def _people_page(request, organization, *, form=None, status=200):
 
 
 @login_required
+@require_get_or_post
 def people(request):
     """Everyone who counts for the organization, what rests on whom; admins invite people here."""
     organization = organization_or_404(request)
@@ -234,6 +237,7 @@ def invitation_withdraw_view(request, pk: int):
 
 
 @login_required
+@require_get_or_post
 def member_remove_view(request, pk: int):
     """GET: what the organization would lose; POST: end the employee's association today."""
     organization = organization_or_404(request)
@@ -269,6 +273,7 @@ def member_remove_view(request, pk: int):
 
 
 @login_required
+@require_get_or_post
 def invitation_respond(request, pk: int):
     """The invitee reviews an invitation (what their current organization would lose), then accepts or declines.
 
@@ -336,6 +341,7 @@ class SignInView(auth_views.LoginView):
     """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
 
     redirect_authenticated_user = True
+    http_method_names = ["get", "head", "post"]  # OPTIONS, PUT, … are 405, as on every other page
 
     def form_valid(self, form):
         response = super().form_valid(form)

@@ -38,9 +38,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # The headers first (outermost): they reach every response, the static files WhiteNoise serves and the
+    # redirect to HTTPS SecurityMiddleware answers before any later middleware runs included.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "partnercenter.middleware.permissions_policy",
+    "django.middleware.security.SecurityMiddleware",
+    # 400 for a NUL or another control character in the path, query or form, before anything reads them.
+    "partnercenter.middleware.refuse_unreadable_input",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -50,7 +55,6 @@ MIDDLEWARE = [
     # After authentication: a signed-in employee's saved language wins over the cookie and the browser's.
     "competencies.middleware.EmployeeLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
