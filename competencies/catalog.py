@@ -42,6 +42,8 @@ from typing import Any
 import yaml
 from django.db import models, transaction
 
+from . import jsonsafe
+from .dates import beyond_horizon
 from .models import AttainmentOption, CenterOfExcellence, Competency, Credential, Metric, Requirement
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent / "catalog_data" / "default.yaml"
@@ -239,6 +241,9 @@ class _Checker:
         if required and not value:
             self.problem(_at(path, key), "must not be empty")
             return None
+        if refused := jsonsafe.refused_character(value):  # a NUL, which the database refuses
+            self.problem(_at(path, key), refused)
+            return None
         if len(value) > max_length:
             self.problem(_at(path, key), f"is longer than {max_length} characters")
             return None
@@ -291,15 +296,18 @@ class _Checker:
         value = entry.get(key)
         if value is None:
             return None
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            return value
+        day = value if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime) else None
         if isinstance(value, str) and _ISO_DATE.match(value):
             try:
-                return datetime.date.fromisoformat(value)
+                day = datetime.date.fromisoformat(value)
             except ValueError:
                 pass
-        self.problem(_at(path, key), f"must be a date (YYYY-MM-DD), not {_show(value)}")
-        return None
+        if day is None:
+            self.problem(_at(path, key), f"must be a date (YYYY-MM-DD), not {_show(value)}")
+        elif why := beyond_horizon(day):
+            self.problem(_at(path, key), f"{why}: {day.isoformat()}")
+            day = None
+        return day
 
     def unique(self, seen: dict[str, str], value: str | None, path: str, what: str) -> None:
         """Report a second entry with the same key, naming where the first one is."""
@@ -652,7 +660,21 @@ def _parse_benefits(value: Any, check: _Checker, competency_slugs: set[str]) -> 
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently),
+    nesting deeper than `jsonsafe.MAX_DEPTH` (composing recurses), and reads an impossible date as text."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        self.depth += nested
+        try:
+            if self.depth > jsonsafe.MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {jsonsafe.MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= nested
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -674,6 +696,16 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode):
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):  # 2017-02-30: text, which the checker refuses naming the field
+        return loader.construct_scalar(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
 def read_catalog_file(path: str | Path) -> Any:
     """The document in a catalog file: YAML (`.yaml`, `.yml`) or JSON (`.json`).
 
@@ -685,17 +717,16 @@ def read_catalog_file(path: str | Path) -> Any:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise CatalogError([("", f"unsupported file type {path.suffix or '(none)'!r}: use .yaml, .yml or .json")], source=source)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, if an editor wrote one, is not content
-    except UnicodeDecodeError:
-        raise CatalogError([("", "cannot read the file: it is not UTF-8 text")], source=source) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise CatalogError([("", f"cannot read the file: {exc.strerror or exc}")], source=source) from None
-
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CatalogError([(f"line {exc.lineno}, column {exc.colno}", exc.msg)], source=source) from None
+    try:
+        text = jsonsafe.decode(data)
+        if path.suffix.lower() == ".json":
+            return jsonsafe.loads(text)  # duplicate keys, depth, NaN, NUL: refused (competencies/jsonsafe.py)
+    except jsonsafe.BadDocument as exc:
+        where = exc.path or (f"line {exc.line}, column {exc.column}" if exc.line else "")
+        raise CatalogError([(where, exc.reason)], source=source) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -705,6 +736,8 @@ def read_catalog_file(path: str | Path) -> Any:
         raise CatalogError([(where, message)], source=source) from None
     except yaml.YAMLError as exc:
         raise CatalogError([("", f"syntax error: {exc}")], source=source) from None
+    except (ValueError, OverflowError) as exc:  # a number YAML cannot build (an integer of 5,000 digits)
+        raise CatalogError([("", f"unreadable value: {str(exc).split(';')[0]}")], source=source) from None
 
 
 def load_catalog_file(path: str | Path) -> dict:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 import logging
 import re
 import time
@@ -52,6 +51,8 @@ from django.core.validators import URLValidator
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import jsonsafe
+from .dates import beyond_horizon
 from .identity import InvalidEmail, canonical_email
 from .models import (
     Association,
@@ -256,9 +257,10 @@ class _Parser:
 
     def record(self, raw: str) -> _Record:
         try:
-            obj = json.loads(raw.rstrip("\r\n"))  # without its line end, the column is the line's
-        except json.JSONDecodeError as exc:
-            raise _Bad(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+            obj = jsonsafe.loads(raw.rstrip("\r\n"))  # without its line end, the column is the line's
+        except jsonsafe.BadDocument as exc:
+            where = f"'{exc.path}' " if exc.path else ""
+            raise _Bad(where + exc.reason + (f" (column {exc.column})" if exc.column else "")) from None
         if type(obj) is not dict:
             raise _Bad("a record must be a JSON object")
         kind = obj.get("type")
@@ -289,6 +291,8 @@ class _Parser:
                 day = datetime.date.fromisoformat(value)
             except ValueError:
                 raise _Bad(f"'{name}' is not a date (YYYY-MM-DD): {value!r}") from None
+            if why := beyond_horizon(day):  # a typo such as 2099 or 9999-12-31 (competencies/dates.py)
+                raise _Bad(f"'{name}' {why}: {value!r}")
             self.dates[value] = day
         return day
 
