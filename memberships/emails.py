@@ -47,3 +47,14 @@ def email_enqueue(
         },
     )
     return email
+
+
+def message_id(email: OutboundEmail, domain: str) -> str:
+    """The email's Message-ID: its row's id and creation time, the same at every attempt to send it.
+
+    The same at every attempt, so that mail clients show a copy sent twice
+    (rules.md, "At risk, reminders and email") once. The creation time, to
+    the microsecond, keeps it unique when the id is not: a database restored
+    from a backup hands out the ids of the emails sent since once again.
+    """
+    return f"<outbound-{email.pk}.{email.created_at.strftime('%Y%m%d%H%M%S%f')}@{domain}>"

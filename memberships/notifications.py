@@ -53,7 +53,7 @@ from competencies.models import (
     StatusChange,
 )
 
-from .emails import email_enqueue
+from .emails import email_enqueue, message_id
 from .models import Membership, Notification, OutboundEmail
 from .selectors import active_terms, levels_reached_in_terms
 
@@ -857,7 +857,7 @@ def email_send(email: OutboundEmail) -> None:
         body=email.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to_email],
-        headers={"Message-ID": f"<outbound-{email.pk}@{domain}>"},
+        headers={"Message-ID": message_id(email, domain)},  # unique across restores (memberships/emails.py)
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

@@ -44,6 +44,7 @@ from django.utils import timezone
 from competencies import models as cm
 from competencies.nightly import organization_ranges, run_nightly
 from competencies.services import statuses_refresh
+from memberships.emails import message_id as row_message_id
 from memberships.models import Notification, OutboundEmail
 from memberships.notifications import STUCK_AFTER, emails_deliver_pending
 from partnercenter.settings.base import mailer_from_url
@@ -161,7 +162,7 @@ def differences(got: dict, expected: dict) -> dict:
 
 
 def message_id(email: OutboundEmail) -> str:
-    return f"<outbound-{email.pk}@{DOMAIN}>"
+    return row_message_id(email, DOMAIN)
 
 
 # ---------------------------------------------------------------------------

@@ -159,6 +159,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 FORMAT_MODULE_PATH = ["partnercenter.formats"]
 # The switcher's choice outlives the browser session, like the sign-in does.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+# No script reads it (static/js/app.js); Secure in production (production.py).
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
