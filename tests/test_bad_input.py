@@ -470,9 +470,9 @@ def hostile_line(draw) -> str | bytes:
     if kind == "deep":
         depth = draw(st.integers(MAX_DEPTH + 1, 5000) | st.just(100_000))
         return json.dumps(record)[:-1] + ', "extra": ' + "[" * depth + "1" + "]" * depth + "}"
-    if kind == "duplicate key":
-        text = json.dumps(record)
-        return text[:-1] + f", {json.dumps(field)}: {json.dumps(draw(TEXT))}}}"
+    if kind == "duplicate key":  # a key the record already has, given again (Python's json keeps the last)
+        key = draw(st.sampled_from(sorted(record)))
+        return json.dumps(record)[:-1] + f", {json.dumps(key)}: {json.dumps(draw(TEXT))}}}"
     if kind == "beyond the horizon":
         record = valid_record(draw(st.sampled_from(sorted(DATE_FIELDS))))
         day = draw(st.dates(max_value=EARLIEST_DAY - datetime.timedelta(days=1))
