@@ -296,3 +296,12 @@ def test_the_migration_stops_with_a_report_when_two_accounts_would_be_one_and_me
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_people_page_invites_any_spelling_of_an_address_as_its_one_person(client, org, admin):
+    liam = EmployeeFactory(email="liam.patel@contoso.example")
+    client.force_login(admin)
+    for spelling in ("ＬＩＡＭ.PATEL@contoso.example", "lıam.patel@contoso.example"):
+        response = client.post(reverse("dashboard:people"), {"organization": org.mpn_id, "email": spelling})
+        assert response.status_code == 302, response.content.decode()[:500]
+    assert list(Invitation.objects.values_list("email", flat=True)) == [liam.email]
