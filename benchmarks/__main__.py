@@ -73,8 +73,8 @@ def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnercenter.settings.local")
     os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory: not what production does
     # The servers the benchmark starts run production's settings, which refuse a development key; they
-    # share this process's key so the sessions made here sign them in.
-    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+    # share this process's key (over 50 characters, as production asks) so the sessions made here sign them in.
+    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(48))
     # WhiteNoise warns that STATIC_ROOT is missing when the test client builds the middleware: no
     # collectstatic is needed here (the servers serve from the apps' static folders).
     warnings.filterwarnings("ignore", message="No directory at")

@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -28,7 +28,9 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import models
+from . import admin_base, models
+from .admin_base import MalformedIdIs404, ModelAdmin, valid_id_or_404
+from .identity import InvalidEmail, canonical_email
 from .causes import cause_words
 from .engine import evaluate
 from .overrides import (
@@ -52,11 +54,14 @@ admin.site.index_title = _("Organizations, competencies and overrides")
 
 
 class EmployeeEmailMixin:
-    """The email is the login: stored in lower case, one account per address whatever its case (docs/rules.md)."""
+    """The email is the login: stored in its canonical form, one account per address however spelled (docs/rules.md)."""
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        others = models.Employee.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        try:
+            email = canonical_email(self.cleaned_data["email"])
+        except InvalidEmail:
+            raise forms.ValidationError(_("Enter a valid email address."), code="invalid") from None
+        others = models.Employee.objects.filter(email=email).exclude(pk=self.instance.pk)
         if others.exists():
             raise forms.ValidationError(_("An employee with this email already exists."), code="unique")
         return email
@@ -71,7 +76,7 @@ class EmployeeChangeForm(EmployeeEmailMixin, UserAdmin.form):
 
 
 @admin.register(models.Employee)
-class EmployeeAdmin(UserAdmin):
+class EmployeeAdmin(MalformedIdIs404, UserAdmin):
     add_form = EmployeeAddForm
     form = EmployeeChangeForm
     ordering = ["email"]
@@ -127,7 +132,7 @@ class OrganizationOverrideInline(admin.TabularInline):
 
 
 @admin.register(models.Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ModelAdmin):
     list_display = ["mpn_id", "name", "country", "market", "public_profile"]
     search_fields = ["mpn_id", "name"]
     list_filter = ["market", "public_profile", "country"]
@@ -145,7 +150,7 @@ class ReevaluatesEveryone:
 
 
 @admin.register(models.Credential)
-class CredentialAdmin(ReevaluatesEveryone, admin.ModelAdmin):
+class CredentialAdmin(ReevaluatesEveryone, ModelAdmin):
     list_display = ["code", "kind", "title", "valid_days", "retired_on", "accepted_until"]
     search_fields = ["code", "title"]
     list_filter = ["kind"]
@@ -163,12 +168,12 @@ class OptionInline(admin.TabularInline):
 
 
 @admin.register(models.CenterOfExcellence)
-class CenterAdmin(admin.ModelAdmin):
+class CenterAdmin(ModelAdmin):
     list_display = ["name", "slug", "position"]
 
 
 @admin.register(models.Competency)
-class CompetencyAdmin(ReevaluatesEveryone, admin.ModelAdmin):
+class CompetencyAdmin(ReevaluatesEveryone, ModelAdmin):
     list_display = ["name", "slug", "center"]
     list_filter = ["center"]
     search_fields = ["name", "slug"]
@@ -176,19 +181,19 @@ class CompetencyAdmin(ReevaluatesEveryone, admin.ModelAdmin):
 
 
 @admin.register(models.AttainmentOption)
-class AttainmentOptionAdmin(ReevaluatesEveryone, admin.ModelAdmin):
+class AttainmentOptionAdmin(ReevaluatesEveryone, ModelAdmin):
     list_display = ["competency", "level", "name"]
     list_filter = ["level", "competency"]
     inlines = [RequirementInline]
 
 
 @admin.register(models.Metric)
-class MetricAdmin(admin.ModelAdmin):
+class MetricAdmin(ModelAdmin):
     list_display = ["slug", "name", "unit"]
 
 
 @admin.register(models.CompetencyStatus)
-class CompetencyStatusAdmin(admin.ModelAdmin):
+class CompetencyStatusAdmin(ModelAdmin):
     list_display = ["organization", "competency", "evaluated_level", "effective_level", "as_of"]
     list_filter = ["effective_level", "competency"]
     search_fields = ["organization__mpn_id", "organization__name"]
@@ -202,7 +207,7 @@ class CompetencyStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.StatusChange)
-class StatusChangeAdmin(admin.ModelAdmin):
+class StatusChangeAdmin(ModelAdmin):
     """The append-only history: read-only for everyone."""
 
     list_display = ["day", "organization", "competency", "old_effective", "new_effective", "cause", "detail"]
@@ -393,21 +398,20 @@ class SafeAutocompleteSelect(AutocompleteSelect):
     """Django's autocomplete widget, except that a posted value which is no id at all (`abc`) renders empty.
 
     Django's own widget looks the posted value up to show it again and
-    fails (500) on one its primary key cannot hold; the field itself
-    already refuses it with "Select a valid choice".
+    fails (500) on one its primary key cannot hold (`abc`, or a number
+    beyond the column's range); the field itself already refuses it with
+    "Select a valid choice".
     """
 
     def optgroups(self, name, value, attr=None):
         pk = self.field.remote_field.model._meta.pk
-        try:
-            [pk.to_python(v) for v in value if v not in ("", None)]
-        except ValidationError:
+        if not all(admin_base.readable_id(pk, v) for v in value if v not in ("", None)):
             value = []
         return super().optgroups(name, value, attr)
 
 
 @admin.register(models.Override)
-class OverrideAdmin(admin.ModelAdmin):
+class OverrideAdmin(ModelAdmin):
     list_display = ["organization", "competency", "level", "starts_on", "expires_on", "state", "created_by"]
     list_filter = ["state", ExpiringWithinFilter, "level", "competency"]
     search_fields = ["organization__mpn_id", "organization__name", "competency__name", "reason"]
@@ -601,7 +605,10 @@ class OverrideAdmin(admin.ModelAdmin):
         return self._revoke_page(request, overrides, form, action="revoke_overrides")
 
     def revoke_view(self, request, object_id):
-        override = get_object_or_404(models.Override.objects.select_related("organization", "competency"), pk=object_id)
+        override = get_object_or_404(
+            models.Override.objects.select_related("organization", "competency"),
+            pk=valid_id_or_404(models.Override, object_id),
+        )
         if not self.has_change_permission(request, override):
             raise PermissionDenied
         form = RevokeForm(request.POST if request.method == "POST" else None)
@@ -612,7 +619,7 @@ class OverrideAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.OverrideAudit)
-class OverrideAuditAdmin(admin.ModelAdmin):
+class OverrideAuditAdmin(ModelAdmin):
     """Who applied, extended, revoked or expired an override: read-only for everyone."""
 
     list_display = ["at", "day", "action", "override", "actor", "reason"]
@@ -629,3 +636,7 @@ class OverrideAuditAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Registered before this module (INSTALLED_APPS order): Django's groups and django-axes' attempts.
+admin_base.cover(admin.site)

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import jsonsafe
+from .dates import beyond_horizon
+
 Problem = tuple[str, str]  # (path in the document, message)
 
 
@@ -123,6 +126,9 @@ class Checker:
         if required and not value:
             self.problem(at(path, key), "must not be empty")
             return None
+        if refused := jsonsafe.refused_character(value):  # a NUL, which the database refuses
+            self.problem(at(path, key), refused)
+            return None
         if len(value) > max_length:
             self.problem(at(path, key), f"is longer than {max_length} characters")
             return None
@@ -175,15 +181,18 @@ class Checker:
         value = entry.get(key)
         if value is None:
             return None
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            return value
+        day = value if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime) else None
         if isinstance(value, str) and _ISO_DATE.match(value):
             try:
-                return datetime.date.fromisoformat(value)
+                day = datetime.date.fromisoformat(value)
             except ValueError:
                 pass
-        self.problem(at(path, key), f"must be a date (YYYY-MM-DD), not {show(value)}")
-        return None
+        if day is None:
+            self.problem(at(path, key), f"must be a date (YYYY-MM-DD), not {show(value)}")
+        elif why := beyond_horizon(day):
+            self.problem(at(path, key), f"{why}: {day.isoformat()}")
+            day = None
+        return day
 
     def unique(self, seen: dict[str, str], value: str | None, path: str, what: str) -> None:
         """Report a second entry with the same key, naming where the first one is."""

@@ -5,19 +5,33 @@ unreadable file or a syntax error raises `CatalogError` naming the file and, whe
 gives one, the line and column.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import jsonsafe
 from .catalog_checks import CatalogError
 
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently),
+    nesting deeper than `jsonsafe.MAX_DEPTH` (composing recurses), and reads an impossible date as text."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        self.depth += nested
+        try:
+            if self.depth > jsonsafe.MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {jsonsafe.MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= nested
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -39,6 +53,16 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode):
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):  # 2017-02-30: text, which the checker refuses naming the field
+        return loader.construct_scalar(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
 def read_catalog_file(path: str | Path) -> Any:
     """The document in a catalog file: YAML (`.yaml`, `.yml`) or JSON (`.json`).
 
@@ -50,17 +74,16 @@ def read_catalog_file(path: str | Path) -> Any:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise CatalogError([("", f"unsupported file type {path.suffix or '(none)'!r}: use .yaml, .yml or .json")], source=source)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, if an editor wrote one, is not content
-    except UnicodeDecodeError:
-        raise CatalogError([("", "cannot read the file: it is not UTF-8 text")], source=source) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise CatalogError([("", f"cannot read the file: {exc.strerror or exc}")], source=source) from None
-
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CatalogError([(f"line {exc.lineno}, column {exc.colno}", exc.msg)], source=source) from None
+    try:
+        text = jsonsafe.decode(data)
+        if path.suffix.lower() == ".json":
+            return jsonsafe.loads(text)  # duplicate keys, depth, NaN, NUL: refused (competencies/jsonsafe.py)
+    except jsonsafe.BadDocument as exc:
+        where = exc.path or (f"line {exc.line}, column {exc.column}" if exc.line else "")
+        raise CatalogError([(where, exc.reason)], source=source) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -70,3 +93,5 @@ def read_catalog_file(path: str | Path) -> Any:
         raise CatalogError([(where, message)], source=source) from None
     except yaml.YAMLError as exc:
         raise CatalogError([("", f"syntax error: {exc}")], source=source) from None
+    except (ValueError, OverflowError) as exc:  # a number YAML cannot build (an integer of 5,000 digits)
+        raise CatalogError([("", f"unreadable value: {str(exc).split(';')[0]}")], source=source) from None

@@ -30,3 +30,16 @@ def years_after(day: datetime.date, years: int = 1) -> datetime.date:
 def last_day(ends_on: datetime.date) -> datetime.date:
     """The last day something holds, given its end (the first day it no longer holds)."""
     return ends_on - ONE_DAY
+
+
+# The days a record may name. Nothing this product holds is from before 1990, and no credential, term or
+# override runs decades ahead: a date outside (2099, 9999-12-31) is a typo, refused with its line or path.
+EARLIEST_DAY = datetime.date(1990, 1, 1)
+LATEST_DAY = datetime.date(2069, 12, 31)
+
+
+def beyond_horizon(day: datetime.date) -> str | None:
+    """Why `day` is refused as a record's date (before EARLIEST_DAY or after LATEST_DAY), or None."""
+    if EARLIEST_DAY <= day <= LATEST_DAY:
+        return None
+    return f"is outside {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"

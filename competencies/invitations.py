@@ -9,14 +9,13 @@ these records who did it.
 
 import datetime
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import hooks
 from .associations import AssociationError, association_end, association_start
+from .identity import InvalidEmail, canonical_email
 from .models import Association, Employee, Invitation, Organization
 from .rules import covering
 
@@ -43,17 +42,16 @@ def invitation_send(
     the organization is not invited. The invitee is emailed if they have an
     account; whether they do is never shown to the inviter.
     """
-    email = (email or "").strip().lower()
     try:
-        validate_email(email)
-    except ValidationError:
+        email = canonical_email(email or "")  # the one identity (competencies/identity.py)
+    except InvalidEmail:
         raise InvitationError(_("Enter a valid email address.")) from None
-    counts = Association.objects.filter(covering(day), employee__email__iexact=email, organization=organization)
+    counts = Association.objects.filter(covering(day), employee__email=email, organization=organization)
     if counts.exists():
         raise InvitationError(_("%(email)s already counts for %(name)s.") % {"email": email, "name": organization.name})
     Organization.objects.select_for_update().filter(pk=organization.pk).first()  # one invite of an address at a time
     invitation = Invitation.objects.filter(
-        organization=organization, email__iexact=email, state=Invitation.State.PENDING
+        organization=organization, email=email, state=Invitation.State.PENDING
     ).first()
     expires_on = day + datetime.timedelta(days=INVITATION_DAYS)
     if invitation is None:
@@ -104,7 +102,7 @@ def invitation_accept(*, invitation: Invitation, employee: Employee, day: dateti
     re-evaluated once the transaction commits.
     """
     locked = _open_invitation(invitation, day=day)
-    if locked.email.lower() != employee.email.lower():
+    if locked.email != employee.email:  # both canonical (competencies/identity.py)
         raise InvitationError(_("This invitation is for another email address."))
     try:
         association = association_start(employee=employee, organization=locked.organization, on=day)
@@ -118,7 +116,7 @@ def invitation_accept(*, invitation: Invitation, employee: Employee, day: dateti
 def invitation_decline(*, invitation: Invitation, employee: Employee, day: datetime.date) -> Invitation:
     """The invitee says no; nothing else changes."""
     locked = _open_invitation(invitation, day=day)
-    if locked.email.lower() != employee.email.lower():
+    if locked.email != employee.email:  # both canonical (competencies/identity.py)
         raise InvitationError(_("This invitation is for another email address."))
     _close(locked, state=Invitation.State.DECLINED, by=employee, day=day)
     return locked

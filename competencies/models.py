@@ -14,6 +14,8 @@ from django.db.models.functions import Lower
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from .identity import InvalidEmail, canonical_email, email_key
+
 
 class Level(models.TextChoices):
     NONE = "none", _("None")
@@ -40,7 +42,7 @@ class EmployeeManager(BaseUserManager):
     def create_user(self, email, password=None, **extra):
         if not email:
             raise ValueError("An employee needs an email address.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=canonical_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -51,11 +53,15 @@ class EmployeeManager(BaseUserManager):
         return self.create_user(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        """The sign-in's lookup: the canonical email, exactly; text that is no email finds no one."""
+        try:
+            return self.get(email=canonical_email(username))
+        except InvalidEmail:
+            raise self.model.DoesNotExist from None
 
 
 class Employee(AbstractBaseUser, PermissionsMixin):
-    """A login account. Email is the login, unique whatever its case."""
+    """A login account. Email is the login, stored in its canonical form (competencies/identity.py), unique."""
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
     name = models.CharField(_("name"), max_length=200, blank=True)
@@ -76,10 +82,16 @@ class Employee(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("employee")
         verbose_name_plural = _("employees")
-        constraints = [models.UniqueConstraint(Lower("email"), name="employee_email_ci_unique")]
+        # `email` is unique; the check keeps out a value some door forgot to make canonical (which is ASCII).
+        constraints = [models.CheckConstraint(condition=Q(email=Lower("email")), name="employee_email_canonical")]
 
     def __str__(self):
         return self.name or self.email
+
+    @classmethod
+    def normalize_username(cls, username):
+        # Model validation (admin forms) stores what sign-in compares; an invalid address is the field's to refuse.
+        return email_key(username)
 
     @property
     def display_name(self):
@@ -229,11 +241,12 @@ class Invitation(models.Model):
         ordering = ["-created_on", "-id"]
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("email"), condition=Q(state="pending"), name="one_pending_invitation_per_email"
+                fields=["organization", "email"], condition=Q(state="pending"), name="one_pending_invitation_per_email"
             ),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="invitation_email_canonical"),
             models.CheckConstraint(condition=Q(expires_on__gt=models.F("created_on")), name="invitation_expires_after"),
         ]
-        indexes = [models.Index(Lower("email"), "state", name="invitation_email_state")]
+        indexes = [models.Index(fields=["email", "state"], name="invitation_email_state")]
 
     def __str__(self):
         return f"{self.email} → {self.organization.mpn_id} ({self.state})"

@@ -160,7 +160,7 @@ def invitations_sent(organization: Organization) -> list:
 def invitations_received(employee: Employee, *, day: datetime.date) -> list:
     """The invitations addressed to the employee's email that can still be answered on `day`."""
     return list(
-        Invitation.objects.filter(email__iexact=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
+        Invitation.objects.filter(email=employee.email, state=Invitation.State.PENDING, expires_on__gt=day)
         .select_related("organization", "invited_by")
         .order_by("-created_on", "-id")
     )

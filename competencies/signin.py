@@ -2,19 +2,22 @@
 
 Axes counts failed sign-ins per email and address and refuses the email
 from that address for a while once there are too many. Two choices are
-ours: the email is counted as it is stored (lower case, trimmed), so
-changing its case is not a fresh start; and the lockout page says only
-that there were too many failed sign-ins, never whether the email exists.
+ours: the email is counted under its canonical form, the one stored
+(competencies/identity.py), so no spelling of it (case, fullwidth letters,
+a dotless ı, spaces) is a fresh start; and the lockout page says only that
+there were too many failed sign-ins, never whether the email exists.
 """
 
 from django.conf import settings
 from django.shortcuts import render
 
+from .identity import email_key
+
 
 def signin_username(request, credentials: dict | None = None) -> str:
-    """The email a sign-in attempt is counted under: trimmed and in lower case, as emails are stored."""
+    """The key a sign-in attempt is counted under: the email's canonical form, as sign-in looks it up."""
     source = credentials if credentials else getattr(request, "POST", {})
-    return str(source.get(settings.AXES_USERNAME_FORM_FIELD) or "").strip().lower()
+    return email_key(str(source.get(settings.AXES_USERNAME_FORM_FIELD) or ""))
 
 
 def signin_locked_out(request, original_response=None, credentials: dict | None = None):

@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views import i18n
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from .associations import AssociationError, association_start
 from .engine import evaluate
@@ -43,6 +43,8 @@ from .selectors import (
 )
 
 PEOPLE_PAGE_SIZE = 50
+# A page with a form: GET and HEAD show it, POST acts; any other method is 405.
+require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def request_organization(request):
@@ -171,6 +173,7 @@ def _people_page(request, organization, *, form=None, status=200):
 
 
 @login_required
+@require_get_or_post
 def people(request):
     """Everyone who counts for the organization, what rests on whom; admins invite people here."""
     organization = organization_or_404(request)
@@ -212,6 +215,7 @@ def invitation_withdraw_view(request, pk: int):
 
 
 @login_required
+@require_get_or_post
 def member_remove_view(request, pk: int):
     """GET: what the organization would lose; POST: end the employee's association today."""
     organization = organization_or_404(request)
@@ -247,6 +251,7 @@ def member_remove_view(request, pk: int):
 
 
 @login_required
+@require_get_or_post
 def invitation_respond(request, pk: int):
     """The invitee reviews an invitation (what their current organization would lose), then accepts or declines.
 
@@ -256,7 +261,7 @@ def invitation_respond(request, pk: int):
     today = timezone.localdate()
     invitation = get_object_or_404(
         Invitation.objects.select_related("organization", "invited_by"),
-        pk=pk, email__iexact=request.user.email, state=Invitation.State.PENDING, expires_on__gt=today,
+        pk=pk, email=request.user.email, state=Invitation.State.PENDING, expires_on__gt=today,
     )
     current = current_association(request.user)
     leaving = current.organization if current and current.organization_id != invitation.organization_id else None
@@ -314,6 +319,7 @@ class SignInView(auth_views.LoginView):
     """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
 
     redirect_authenticated_user = True
+    http_method_names = ["get", "head", "post"]  # OPTIONS, PUT, … are 405, as on every other page
 
     def form_valid(self, form):
         response = super().form_valid(form)

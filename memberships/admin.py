@@ -1,28 +1,30 @@
 from django.contrib import admin
 
+from competencies.admin_base import ModelAdmin
+
 from . import models
 
 
 @admin.register(models.MembershipPlan)
-class MembershipPlanAdmin(admin.ModelAdmin):
+class MembershipPlanAdmin(ModelAdmin):
     list_display = ["level", "price_usd", "price_confirmed"]
 
 
 @admin.register(models.Benefit)
-class BenefitAdmin(admin.ModelAdmin):
+class BenefitAdmin(ModelAdmin):
     list_display = ["slug", "name", "membership_level", "competency", "level", "quantity"]
     search_fields = ["slug", "name"]
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ModelAdmin):
     list_display = ["organization", "level", "starts_on", "ends_on", "source", "superseded_by"]
     list_filter = ["level", "source"]
     search_fields = ["organization__mpn_id", "organization__name"]
 
 
 @admin.register(models.Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ModelAdmin):
     """Orders are written by the purchase services and the payment step: read-only here."""
 
     list_display = ["organization", "kind", "level", "amount_usd", "status", "day", "reference"]
@@ -35,7 +37,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(ModelAdmin):
     list_display = ["organization", "benefit", "code", "day", "redeemed_by"]
     search_fields = ["organization__mpn_id", "organization__name", "code"]
     readonly_fields = [f.name for f in models.Redemption._meta.fields]
@@ -45,7 +47,7 @@ class RedemptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(ModelAdmin):
     list_display = ["organization", "name", "email", "received_on"]
     search_fields = ["organization__mpn_id", "organization__name", "email"]
     readonly_fields = [f.name for f in models.Referral._meta.fields]

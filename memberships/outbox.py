@@ -132,7 +132,7 @@ def email_send(email: OutboundEmail) -> None:
         body=email.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to_email],
-        headers={"Message-ID": f"<outbound-{email.pk}@{domain}>"},
+        headers={"Message-ID": message_id(email, domain)},  # unique across restores
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
@@ -181,3 +181,14 @@ def emails_deliver_pending(*, now: datetime.datetime, limit: int = 1000) -> dict
         tried.append(email.pk)
         counts[_deliver_claimed(email, now=now).outcome] += 1
     return counts
+
+
+def message_id(email: OutboundEmail, domain: str) -> str:
+    """The email's Message-ID: its row's id and creation time, the same at every attempt to send it.
+
+    The same at every attempt, so that mail clients show a copy sent twice
+    (rules.md, "At risk, reminders and email") once. The creation time, to
+    the microsecond, keeps it unique when the id is not: a database restored
+    from a backup hands out the ids of the emails sent since once again.
+    """
+    return f"<outbound-{email.pk}.{email.created_at.strftime('%Y%m%d%H%M%S%f')}@{domain}>"

@@ -13,7 +13,7 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
 
     Whether the invitee has an account is never shown to the inviter.
     """
-    invitee = Employee.objects.filter(email__iexact=invitation.email, is_active=True).first()
+    invitee = Employee.objects.filter(email=invitation.email, is_active=True).first()
     if invitee is None:
         return
     base = getattr(settings, "SITE_URL", "").rstrip("/")

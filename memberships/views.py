@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from competencies.formatting import format_money
 from competencies.models import Competency, Level, Organization
@@ -288,6 +288,7 @@ def redemption_detail(request, pk: int):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def profile(request):
     """Admins edit the marketing profile; everyone in the organization sees it."""
     organization = organization_or_404(request)
@@ -365,6 +366,7 @@ def _throttled(request) -> bool:
     return count > REFERRALS_PER_IP_PER_HOUR
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def partner_profile(request, mpn_id: str):
     """A partner's public profile with Silver/Gold badges of its DISPLAYED competencies, and the referral form.
 

@@ -4,11 +4,31 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, register_converter
+from django.urls.converters import IntConverter, StringConverter
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from competencies import views as competency_views
 from memberships import views as membership_views
+
+
+# URL parameters are checked by their shape before any view or query: a value that cannot be one is 404.
+class MpnIdConverter(StringConverter):
+    """An MPN ID in a URL: ASCII digits, as the database's check holds them; anything else is 404 at once."""
+
+    regex = "[0-9]{1,20}"
+
+
+class RowIdConverter(IntConverter):
+    """A row's id in a URL: at most 18 ASCII digits, which every id column holds (a longer number is 404 here,
+    not an overflow in the database driver)."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_converter(MpnIdConverter, "mpn")
+register_converter(RowIdConverter, "id")
 
 dashboard_patterns = (
     [
@@ -17,24 +37,26 @@ dashboard_patterns = (
         path("membership/buy/", membership_views.membership_buy, name="membership-buy"),
         path("membership/upgrade/", membership_views.membership_upgrade, name="membership-upgrade"),
         path("membership/renew/", membership_views.membership_renew, name="membership-renew"),
-        path("membership/orders/<int:pk>/", membership_views.order_detail, name="order"),
+        path("membership/orders/<id:pk>/", membership_views.order_detail, name="order"),
         path("membership/benefits/", membership_views.benefits, name="benefits"),
         path("membership/benefits/maps/", membership_views.maps_buy, name="maps-buy"),
         path("membership/benefits/<slug:slug>/redeem/", membership_views.benefit_redeem, name="redeem"),
-        path("membership/benefits/redemptions/<int:pk>/", membership_views.redemption_detail, name="redemption"),
+        path("membership/benefits/redemptions/<id:pk>/", membership_views.redemption_detail, name="redemption"),
         path("profile/", membership_views.profile, name="profile"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
         path("people/", competency_views.people, name="people"),
-        path("people/<int:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
-        path("people/invitations/<int:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
+        path("people/<id:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
+        path("people/invitations/<id:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
         path("certifications/", competency_views.certifications, name="certifications"),
         path("certifications/associate/", competency_views.associate, name="associate"),
-        path("certifications/invitations/<int:pk>/", competency_views.invitation_respond, name="invitation"),
+        path("certifications/invitations/<id:pk>/", competency_views.invitation_respond, name="invitation"),
     ],
     "dashboard",
 )
 
+
+@require_safe
 def favicon(request):
     # The static URL is read at request time: production's manifest exists only after collectstatic.
     return HttpResponsePermanentRedirect(static("favicon.svg"))
@@ -49,7 +71,7 @@ urlpatterns = [
     path("dashboard/", include(dashboard_patterns)),
     # The public directory: no sign-in.
     path("partners/", membership_views.directory, name="partners"),
-    path("partners/<str:mpn_id>/", membership_views.partner_profile, name="partner"),
+    path("partners/<mpn:mpn_id>/", membership_views.partner_profile, name="partner"),
     path("i18n/setlang/", competency_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]

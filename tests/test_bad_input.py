@@ -23,12 +23,15 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 from django.test import Client
 from django.urls import reverse
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from competencies.dates import EARLIEST_DAY, LATEST_DAY
+from competencies.identity import InvalidEmail, canonical_email
+from competencies.jsonsafe import MAX_DEPTH
 from competencies.models import Organization
 from memberships.models import Membership
 
@@ -274,11 +277,68 @@ def duplicate(draw, doc):
     return section
 
 
+def refused_text(draw, doc):
+    """A NUL (which PostgreSQL refuses in text) inside a name or title."""
+    path, node = draw(st.sampled_from(entries(doc, {"credential", "metric", "center", "competency", "benefit"})))
+    key = "title" if "title" in node else "name"
+    text = draw(TEXT)
+    at = draw(st.integers(0, len(text)))
+    node[key] = text[:at] + "\x00" + text[at:]
+    return path_text((*path, key))
+
+
+def beyond_horizon(draw, doc):
+    """A date the product refuses as a typo (competencies/dates.py): before 1990 or after 2069."""
+    path, node = draw(st.sampled_from(entries(doc, {"credential"})))
+    key = draw(st.sampled_from(["retired_on", "accepted_until"]))
+    node[key] = draw(st.dates(max_value=EARLIEST_DAY - datetime.timedelta(days=1))
+                     | st.dates(min_value=LATEST_DAY + datetime.timedelta(days=1))
+                     | st.sampled_from([datetime.date(2099, 12, 31), datetime.date(9999, 12, 31)]))
+    if key == "accepted_until":
+        node.pop("retired_on", None)
+    return path_text((*path, key))
+
+
 FAMILIES = {
     "unknown field": unknown_field, "missing field": missing_field, "any_of/all_of/groups": one_of_removed,
     "unknown reference": unknown_reference, "number out of range": bad_number, "unknown choice": bad_choice,
-    "bad date": bad_date, "wrong shape": wrong_shape, "duplicate": duplicate,
+    "bad date": bad_date, "wrong shape": wrong_shape, "duplicate": duplicate, "refused text": refused_text,
+    "beyond the horizon": beyond_horizon,
 }
+
+
+def hostile_file(draw):
+    """A catalog file that once crashed the loader (issue 19): (file name, bytes, where, family)."""
+    doc = copy.deepcopy(CATALOG)
+    kind = draw(st.sampled_from(["impossible yaml date", "deep", "duplicate json key", "not utf-8 with a line",
+                                 "huge number"]))
+    if kind == "impossible yaml date":
+        day = draw(st.sampled_from(["2017-02-30", "2018-04-31", "2019-02-29", "2017-12-32"]))
+        index = draw(st.integers(0, len(doc["credentials"]) - 1))
+        key = draw(st.sampled_from(["retired_on", "accepted_until"]))
+        doc["credentials"][index][key] = "DAY"
+        text = yaml.safe_dump(doc, sort_keys=False).replace("DAY", day)  # a plain scalar: YAML reads a timestamp
+        return "catalog.yaml", text.encode(), f"credentials[{index}].{key}", kind
+    if kind == "deep":
+        depth = draw(st.integers(MAX_DEPTH + 1, 5000) | st.just(100_000))
+        doc["centers"][0]["description"] = "DEEP"
+        deep = "[" * depth + '"x"' + "]" * depth  # written out: json and yaml would recurse to write it
+        if draw(st.booleans()):
+            return "catalog.json", as_json(doc).replace('"DEEP"', deep).encode(), f"deeper than {MAX_DEPTH}", kind
+        return "catalog.yaml", yaml.safe_dump(doc).replace("DEEP", deep).encode(), f"deeper than {MAX_DEPTH}", kind
+    if kind == "duplicate json key":
+        section = draw(st.sampled_from(["credentials", "centers", "metrics"]))
+        text = as_json(doc)
+        return "catalog.json", ("{" + json.dumps(section) + ": [], " + text[1:]).encode(), "given twice", kind
+    if kind == "huge number":
+        doc["memberships"][0]["price_usd"] = "NUMBER"
+        text = yaml.safe_dump(doc).replace("NUMBER", "9" * draw(st.integers(4301, 20000)))
+        return "catalog.yaml", text.encode(), "", kind
+    data = yaml.safe_dump(doc, allow_unicode=True).encode()
+    lines = data.split(b"\n")
+    line = draw(st.integers(0, len(lines) - 2))
+    lines[line] += draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80"]))
+    return "catalog.yaml", b"\n".join(lines), f"line {line + 1}, column ", kind
 
 
 def as_json(doc) -> str:
@@ -288,8 +348,10 @@ def as_json(doc) -> str:
 @st.composite
 def malformed_catalogs(draw):
     """(file name, bytes, where the error must point, family)."""
-    family = draw(st.sampled_from([*FAMILIES, "syntax", "not a mapping"]))
+    family = draw(st.sampled_from([*FAMILIES, "syntax", "not a mapping", "hostile file"]))
     doc = copy.deepcopy(CATALOG)
+    if family == "hostile file":
+        return hostile_file(draw)
     if family == "syntax":
         kind = draw(st.sampled_from(["truncated json", "not utf-8", "duplicate key", "suffix"]))
         if kind == "truncated json":
@@ -386,13 +448,46 @@ def parses(text: str) -> bool:
 
 
 def not_an_email(value) -> bool:
-    if not isinstance(value, str):
-        return True
+    """The product's one rule (competencies/identity.py): fullwidth letters and a dotless ı still make an email."""
     try:
-        validate_email(value.strip().lower())
-    except ValidationError:
+        canonical_email(value)
+    except InvalidEmail:
         return True
-    return len(value.strip()) > 254
+    return False
+
+
+def hostile_line(draw) -> str | bytes:
+    """A line that once crashed the importer or passed unnoticed (issue 19)."""
+    kind = draw(st.sampled_from(["refused text", "deep", "duplicate key", "beyond the horizon", "huge number",
+                                 "not a number", "not utf-8"]))
+    record = valid_record(draw(st.sampled_from(["organization", "employee", "override"])))
+    field = {"organization": "name", "employee": "name", "override": "reason"}[record["type"]]
+    if kind == "refused text":  # PostgreSQL refuses a NUL in text; psycopg cannot encode a lone surrogate
+        text, bad = draw(TEXT), draw(st.sampled_from(["\x00", "\ud800", "\udfff"]))
+        at = draw(st.integers(0, len(text)))
+        record[field] = text[:at] + bad + text[at:]
+        return json.dumps(record)  # escaped: \u0000, \ud800
+    if kind == "deep":
+        depth = draw(st.integers(MAX_DEPTH + 1, 5000) | st.just(100_000))
+        return json.dumps(record)[:-1] + ', "extra": ' + "[" * depth + "1" + "]" * depth + "}"
+    if kind == "duplicate key":  # a key the record already has, given again (Python's json keeps the last)
+        key = draw(st.sampled_from(sorted(record)))
+        return json.dumps(record)[:-1] + f", {json.dumps(key)}: {json.dumps(draw(TEXT))}}}"
+    if kind == "beyond the horizon":
+        record = valid_record(draw(st.sampled_from(sorted(DATE_FIELDS))))
+        day = draw(st.dates(max_value=EARLIEST_DAY - datetime.timedelta(days=1))
+                   | st.dates(min_value=LATEST_DAY + datetime.timedelta(days=1))
+                   | st.sampled_from([datetime.date(2099, 1, 1), datetime.date(9999, 12, 31)]))
+        record[DATE_FIELDS[record["type"]][0]] = day.isoformat()
+        return json.dumps(record)
+    if kind in ("huge number", "not a number"):
+        record = valid_record("metric")
+        value = "9" * draw(st.integers(4301, 20000)) if kind == "huge number" else draw(
+            st.sampled_from(["NaN", "Infinity", "-Infinity"]))
+        return json.dumps(record).replace('"value": 10', f'"value": {value}')
+    data = json.dumps(record, ensure_ascii=False).encode()
+    at = draw(st.integers(1, len(data) - 1))
+    return data[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80"])) + data[at:]
 
 
 @st.composite
@@ -401,7 +496,9 @@ def bad_record(draw):
     family = draw(st.sampled_from(["not an object", "invalid json", "unknown type", "missing field", "bad date",
                                    "bad email", "bad mpn_id", "unknown reference", "bad value", "bad level",
                                    "association before the current one", "ends before it starts", "too long",
-                                   "wrong type"]))
+                                   "wrong type", "hostile"]))
+    if family == "hostile":
+        return hostile_line(draw), family
     kind = draw(st.sampled_from(sorted(REQUIRED_FIELDS)))
     record = valid_record(kind)
     if family == "not an object":
@@ -502,7 +599,7 @@ def test_activity_with_a_bad_record_writes_nothing_and_names_every_bad_line(popu
         lines.insert(at, text)
         bad_numbers = [n + 1 if n >= at + 1 else n for n in bad_numbers] + [at + 1]
     path = populated / "activity.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_bytes(b"\n".join(line if isinstance(line, bytes) else line.encode() for line in lines) + b"\n")
     before = database_snapshot()
     stderr = io.StringIO()
     with pytest.raises(CommandError) as refused:
@@ -517,6 +614,71 @@ def test_activity_with_a_bad_record_writes_nothing_and_names_every_bad_line(popu
     refused_and_unchanged(before)
     figures.count("bad_input.activity_files")
     figures.count("bad_input.activity_bad_records", len(bad))
+
+
+# ---------------------------------------------------------------------------
+# The files of issue 19, one by one: each once gave a traceback or passed unnoticed
+
+EMPLOYEE = '{"type": "employee", "email": "ana.silva@contoso.example", "name": %s}'
+ISSUE_LINES = [
+    (EMPLOYEE % '"Ana\\u0000Silva"', "'name' holds a NUL character"),
+    (EMPLOYEE % '"Ana\\ud800"', "'name' holds a lone surrogate"),
+    (EMPLOYEE % ("[" * 100_000 + "]" * 100_000), f"nested deeper than {MAX_DEPTH} levels"),
+    ('{"type": "employee", "email": "ana.silva@contoso.example", "email": "ben@contoso.example"}',
+     "the key 'email' is given twice"),
+    ('{"type": "disassociation", "email": "ana.silva@contoso.example", "on": "2099-01-01"}', "is outside 1990-01-01"),
+    ('{"type": "disassociation", "email": "ana.silva@contoso.example", "on": "9999-12-31"}', "is outside 1990-01-01"),
+    ('{"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-07-31", '
+     '"value": NaN}', "NaN is not a number"),
+    ('{"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-07-31", '
+     '"value": ' + "9" * 5000 + "}", "unreadable"),
+    (b'{"type": "employee", "email": "ana.silva@contoso.example", "name": "Ana \xff"}',
+     "not UTF-8 text (byte 0xff) (column 73)"),
+]
+
+
+@pytest.mark.parametrize("line, reason", ISSUE_LINES, ids=[reason for _line, reason in ISSUE_LINES])
+def test_an_activity_line_of_the_issue_is_named_with_its_line_and_reason_and_nothing_is_written(populated, line,
+                                                                                                  reason):
+    good = json.dumps(good_records(1)[0]).encode()
+    path = populated / "activity.jsonl"
+    path.write_bytes(b"\n".join([good, line if isinstance(line, bytes) else line.encode(), good]) + b"\n")
+    before = database_snapshot()
+    stderr = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_activity", str(path), stdout=io.StringIO(), stderr=stderr)
+    [reported] = stderr.getvalue().splitlines()
+    assert reported.startswith(f"{path}:2: ") and reason in reported, reported
+    refused_and_unchanged(before)
+
+
+ISSUE_CATALOGS = [
+    ("catalog.yaml", SMALL_CATALOG.read_text().replace("retired_on: 2017-12-31", "retired_on: 2017-02-30").encode(),
+     "credentials[1].retired_on: must be a date (YYYY-MM-DD), not '2017-02-30'"),
+    ("catalog.yaml", SMALL_CATALOG.read_text().replace("retired_on: 2017-12-31", "retired_on: 2099-12-31").encode(),
+     "credentials[1].retired_on: is outside 1990-01-01 to 2069-12-31: 2099-12-31"),
+    ("catalog.yaml", SMALL_CATALOG.read_text().replace("description: Web applications.",
+                                                       "description: " + "[" * 5000 + "]" * 5000).encode(),
+     f"nested deeper than {MAX_DEPTH} levels"),
+    ("catalog.json", ("[" * 5000 + "]" * 5000).encode(), f"line 1, column {MAX_DEPTH + 1}: nested deeper than"),
+    ("catalog.json", b'{"credentials": [], "credentials": []}', "the key 'credentials' is given twice"),
+    ("catalog.json", b'{"credentials": [{"code": "X", "title": "A\\u0000B"}]}', "credentials[0].title: holds a NUL"),
+    ("catalog.yaml", SMALL_CATALOG.read_bytes().replace(b"Web applications.", b"Web \xff applications."),
+     "line 39, column 26: not UTF-8 text (byte 0xff)"),
+]
+
+
+@pytest.mark.parametrize("name, data, reason", ISSUE_CATALOGS, ids=[r for _n, _d, r in ISSUE_CATALOGS])
+def test_a_catalog_of_the_issue_is_refused_naming_where_and_nothing_is_written(populated, name, data, reason):
+    path = populated / name
+    path.write_bytes(data)
+    before = database_snapshot()
+    stderr = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_catalog", str(path), stdout=io.StringIO(), stderr=stderr)
+    assert any(line.startswith(f"{path}: ") and reason in line for line in stderr.getvalue().splitlines()), (
+        stderr.getvalue())
+    refused_and_unchanged(before)
 
 
 # ---------------------------------------------------------------------------
@@ -643,7 +805,10 @@ def test_a_malformed_form_post_gets_a_clear_error_and_changes_nothing(site, data
     before = database_snapshot()
     with time_machine.travel(NOW, tick=False):
         response = client.post(url, form, REMOTE_ADDR=f"198.51.100.{data.draw(st.integers(1, 254))}")
-    if family == "sign-in":
+    if any("\x00" in str(value) for value in form.values()):
+        # A NUL, which PostgreSQL refuses in text, is refused before any form reads it (partnercenter/middleware.py).
+        clear_error(response, status=400)
+    elif family == "sign-in":
         body = response.content.decode()
         assert response.status_code in (200, 429)
         # The sign-in page's reason: wrong email or password, a field left empty or holding a null character, or

@@ -1,15 +1,18 @@
 """Email delivery: rows first, claimed one at a time, retried on SMTP failure, never sent twice."""
 
 import datetime
+import re
 import smtplib
 import threading
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 
 from memberships import tasks
+from memberships.outbox import message_id
 from memberships.models import OutboundEmail
 from memberships.outbox import (
     MAX_ATTEMPTS,
@@ -68,7 +71,26 @@ def test_it_sends_plain_text_and_html_through_django_mail_and_marks_the_row_sent
     assert sent.to == ["admin0@fabrikam.example"] and sent.subject == email.subject
     assert sent.body == email.body_text
     assert sent.alternatives[0].content == email.body_html and sent.alternatives[0].mimetype == "text/html"
-    assert sent.extra_headers["Message-ID"] == f"<outbound-{email.pk}@partnercenter.localhost>"
+    assert sent.extra_headers["Message-ID"] == message_id(email, "partnercenter.localhost")
+    assert re.fullmatch(rf"<outbound-{email.pk}\.\d{{20}}@partnercenter\.localhost>", sent.extra_headers["Message-ID"])
+
+
+def test_the_message_id_is_the_same_at_every_attempt_and_not_handed_out_again_after_a_restore(db, flaky):
+    FlakyBackend.refusals = 1
+    with time_machine.travel(NOW, tick=False):
+        [email] = queue()
+    assert email_deliver(email_id=email.pk, now=NOW).outcome == "retry"
+    assert email_deliver(email_id=email.pk, now=NOW + MINUTE).outcome == "sent"
+    [sent] = FlakyBackend.delivered
+    email.refresh_from_db()
+    assert sent.extra_headers["Message-ID"] == message_id(email, "partnercenter.localhost")
+    # A database restored from a backup hands this id out again, to another email: another Message-ID.
+    pk, before = email.pk, sent.extra_headers["Message-ID"]
+    OutboundEmail.objects.filter(pk=pk).delete()
+    with time_machine.travel(NOW + datetime.timedelta(days=1), tick=False):
+        again = OutboundEmail.objects.create(pk=pk, key="after-restore", to_email="x@fabrikam.example", subject="s",
+                                             body_text="b")
+    assert again.pk == pk and message_id(again, "partnercenter.localhost") != before
 
 
 def test_a_row_is_sent_once_whoever_asks(db):

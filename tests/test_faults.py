@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from competencies import models as cm
 from competencies.statuses import statuses_refresh
+from memberships.outbox import message_id as row_message_id
 from memberships.models import Notification, OutboundEmail
 from memberships.outbox import STUCK_AFTER, emails_deliver_pending
 from partnercenter.night import organization_ranges, run_nightly
@@ -161,7 +162,7 @@ def differences(got: dict, expected: dict) -> dict:
 
 
 def message_id(email: OutboundEmail) -> str:
-    return f"<outbound-{email.pk}@{DOMAIN}>"
+    return row_message_id(email, DOMAIN)
 
 
 # ---------------------------------------------------------------------------

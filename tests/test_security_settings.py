@@ -129,3 +129,50 @@ def test_production_keeps_its_database_connection_between_requests_unless_told_n
     database = "s.DATABASES['default']"
     assert production_values(f"[{database}['CONN_MAX_AGE'], {database}['CONN_HEALTH_CHECKS']]",
                              env={**PRODUCTION_ENV, **env}) == expected
+
+
+# ---------------------------------------------------------------------------
+# Issue 19's informational findings: headers everywhere, the language cookie, the key's length
+
+
+def assert_security_headers(response, where):
+    assert policy(response) == EXPECTED_POLICY, where
+    assert response["X-Frame-Options"] == "DENY", where
+    assert "camera=()" in response["Permissions-Policy"], where
+    assert response["X-Content-Type-Options"] == "nosniff", where
+
+
+def test_static_files_served_by_whitenoise_carry_the_security_headers(settings):
+    # As in production, WhiteNoise answers before Django's views (it finds the files as collectstatic would).
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+    from django.test import Client
+
+    for url in ("/static/css/app.css", "/static/js/app.js", "/static/favicon.svg"):
+        response = Client().get(url)
+        assert response.status_code == 200 and type(response).__name__ == "WhiteNoiseFileResponse", url
+        assert_security_headers(response, url)
+
+
+def test_the_redirect_to_https_carries_the_security_headers(settings, db):
+    settings.SECURE_SSL_REDIRECT = True
+    from django.test import Client
+
+    for url in (reverse("partners"), reverse("login"), "/static/css/app.css"):
+        response = Client().get(url)
+        assert response.status_code == 301 and response["Location"].startswith("https://"), url
+        assert_security_headers(response, url)
+
+
+def test_the_language_cookie_is_http_only_and_secure_in_production(client, db):
+    assert production_values("[s.LANGUAGE_COOKIE_SECURE, s.LANGUAGE_COOKIE_HTTPONLY, s.LANGUAGE_COOKIE_SAMESITE]") == [
+        True, True, "Lax"]
+    response = client.post(reverse("set_language"), {"language": "zh-hans", "next": "/partners/"})
+    cookie = response.cookies["django_language"]
+    assert cookie.value == "zh-hans" and cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 49, "ab" * 30])
+def test_production_refuses_a_secret_key_shorter_than_50_characters_or_of_few_characters(key):
+    result = production("manage.py", "check", env={**PRODUCTION_ENV, "SECRET_KEY": key})
+    assert result.returncode != 0 and "at least 50 characters" in result.stderr

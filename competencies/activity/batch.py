@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from django.db.models.functions import Lower
 
 from competencies.models import (
     Association,
@@ -137,9 +136,8 @@ class Batch:
     def load_employees(self, emails: set[str]) -> None:
         for chunk in chunks(emails):
             rows = (
-                Employee.objects.annotate(email_ci=Lower("email"))
-                .filter(email_ci__in=chunk)
-                .values_list("pk", "email_ci", "is_staff", *EMPLOYEE_FIELDS)
+                Employee.objects.filter(email__in=chunk)  # stored canonical, as the records' emails are
+                .values_list("pk", "email", "is_staff", *EMPLOYEE_FIELDS)
             )
             for pk, email, is_staff, *values in rows:
                 self.employees[email] = Upserted(pk, tuple(values))

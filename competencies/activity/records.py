@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 
+from competencies import jsonsafe
+from competencies.dates import beyond_horizon
+from competencies.identity import InvalidEmail, canonical_email
 from competencies.overrides import override_default_expiry
 from competencies.models import ACHIEVABLE_LEVELS, Market
 
@@ -159,9 +161,10 @@ class Parser:
 
     def record(self, raw: str) -> Record:
         try:
-            obj = json.loads(raw.rstrip("\r\n"))  # without its line end, the column is the line's
-        except json.JSONDecodeError as exc:
-            raise _Bad(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+            obj = jsonsafe.loads(raw.rstrip("\r\n"))  # without its line end, the column is the line's
+        except jsonsafe.BadDocument as exc:
+            where = f"'{exc.path}' " if exc.path else ""
+            raise _Bad(where + exc.reason + (f" (column {exc.column})" if exc.column else "")) from None
         if type(obj) is not dict:
             raise _Bad("a record must be a JSON object")
         kind = obj.get("type")
@@ -192,6 +195,8 @@ class Parser:
                 day = datetime.date.fromisoformat(value)
             except ValueError:
                 raise _Bad(f"'{name}' is not a date (YYYY-MM-DD): {value!r}") from None
+            if why := beyond_horizon(day):  # a typo such as 2099 or 9999-12-31 (competencies/dates.py)
+                raise _Bad(f"'{name}' {why}: {value!r}")
             self.dates[value] = day
         return day
 
@@ -200,15 +205,11 @@ class Parser:
         if email is None:
             if not isinstance(value, str):
                 raise _Bad(f"'{name}' is not an email address: {value!r}")
-            email = value.strip().lower()
-            if email not in self.emails:  # the same address in another case was checked already
-                try:
-                    validate_email(email)
-                except ValidationError:
-                    raise _Bad(f"'{name}' is not an email address: {value!r}") from None
-                if len(email) > 254:
-                    raise _Bad(f"'{name}' is longer than 254 characters")
-                self.emails[email] = email
+            try:
+                email = canonical_email(value)  # the one identity (competencies/identity.py)
+            except InvalidEmail as exc:
+                raise _Bad(f"'{name}' is not an email address: {value!r} ({exc})") from None
+            self.emails.setdefault(email, email)
             self.emails[value] = email = self.emails[email]
         return email
 

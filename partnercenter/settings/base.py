@@ -40,9 +40,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # The headers first (outermost): they reach every response, the static files WhiteNoise serves and the
+    # redirect to HTTPS SecurityMiddleware answers before any later middleware runs included.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "partnercenter.middleware.permissions_policy",
+    "django.middleware.security.SecurityMiddleware",
+    # 400 for a NUL or another control character in the path, query or form, before anything reads them.
+    "partnercenter.middleware.refuse_unreadable_input",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -52,7 +57,6 @@ MIDDLEWARE = [
     # After authentication: a signed-in employee's saved language wins over the cookie and the browser's.
     "competencies.middleware.EmployeeLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -121,7 +125,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one email from one
 # address, that email is refused from that address for AXES_COOLOFF_TIME, even with the right
-# password; a success resets the count. The email is counted in lower case, as it is stored.
+# password; a success resets the count. The email is counted under its canonical form, as it is stored and
+# looked up (competencies/identity.py): no other spelling of it is a fresh start.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -156,6 +161,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 FORMAT_MODULE_PATH = ["partnercenter.formats"]
 # The switcher's choice outlives the browser session, like the sign-in does.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+# No script reads it (static/js/app.js); Secure in production (production.py).
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

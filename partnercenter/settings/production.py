@@ -7,8 +7,14 @@ from .base import env, mailer_from_url
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="")
+# Django's own deploy check asks for 50 characters or more; a shorter key is refused at start, not warned about.
+SECRET_KEY_MIN_LENGTH = 50
 if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
+if len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH or len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be a real secret of at least {SECRET_KEY_MIN_LENGTH} characters (5 or more different ones)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 # Cookies only over HTTPS, never readable by scripts; the __Host- prefix also pins them to this
@@ -19,6 +25,7 @@ SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A year, as the HSTS preload list requires of a preloaded site.

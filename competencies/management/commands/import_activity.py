@@ -23,10 +23,11 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             # utf-8-sig: a file saved by an editor that writes a byte-order mark reads as plain UTF-8.
+            # surrogateescape: a byte that is not UTF-8 is kept, escaped, for the importer to name with its line.
             if path != "-":
-                stream = open(path, encoding="utf-8-sig")
+                stream = open(path, encoding="utf-8-sig", errors="surrogateescape")
             elif hasattr(sys.stdin, "buffer"):
-                stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
+                stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
             else:  # already text (a test, an embedding program)
                 stream = sys.stdin
         except OSError as exc:
