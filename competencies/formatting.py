@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from .models import Level
+
 
 def format_number(value) -> str:
     """Grouped by thousands in the active language; two decimals only when there is a fraction (1,670; 3,547.50)."""
@@ -44,3 +46,10 @@ def sentences(*parts: str) -> str:
             text += " "
         text += part
     return text
+
+
+def level_words(level: str) -> str:
+    """A level in the active language, with one word for no level everywhere: "Not attained"."""
+    if level == Level.NONE:
+        return _("Not attained")
+    return str(Level(level).label) if level in Level.values else level

@@ -198,10 +198,13 @@ class CertifiedPeople(RequirementKind):
         ) % {"count": missing, "what": what}
         one_away = []
         empty: frozenset[int] = frozenset()
+        result.others = len(facts.members) - len(qualifying)
         for employee_id, name in facts.members.items():
             creds = facts.held.get(employee_id, empty)
             lacking = [i for i, g in enumerate(people.groups) if not (creds & g)]
-            if len(lacking) == 1:
+            # One credential away names someone near: holding part of the requirement. With a single group,
+            # everyone who does not count lacks the same credential: "any of your N people", not a list.
+            if len(lacking) == 1 and len(people.groups) > 1:
                 one_away.append(OneAway(employee_id, name, list(people.group_codes[lacking[0]])))
         result.one_away = sorted(one_away, key=lambda o: (o.name.lower(), o.employee_id))
 

@@ -59,7 +59,8 @@ class RequirementResult:
     summary: str = ""  # plain words of the requirement (details only)
     gap: str = ""  # plain words of what is missing, "" when met (details only)
     contributors: Sequence[Contributor] = ()  # details only
-    one_away: Sequence[OneAway] = ()  # details only, unmet certified_people
+    one_away: Sequence[OneAway] = ()  # details only, unmet certified_people: people near (holding part of it)
+    others: int = 0  # details only, unmet certified_people: the organization's people who do not count for it
 
 
 @dataclass(slots=True)

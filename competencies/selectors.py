@@ -5,7 +5,18 @@ import datetime
 from django.utils import timezone
 
 from .engine import evaluate
-from .models import Association, Competency, EarnedCredential, Employee, Invitation, Level, Organization, StatusChange
+from .models import (
+    ACHIEVABLE_LEVELS,
+    LEVEL_RANK,
+    Association,
+    Competency,
+    EarnedCredential,
+    Employee,
+    Invitation,
+    Level,
+    Organization,
+    StatusChange,
+)
 from .rules import covering, credential_valid, credential_valid_on
 from .snapshot import catalog_snapshot
 
@@ -50,8 +61,20 @@ def competency_overview(organization: Organization, *, day: datetime.date) -> li
         if result is None:
             continue
         group = centers.setdefault(competency.center_id, {"center": competency.center, "rows": []})
-        group["rows"].append({"competency": competency, "result": result})
+        group["rows"].append({"competency": competency, "result": result, "progress": progress_options(result)})
     return list(centers.values())
+
+
+def progress_options(result) -> list:
+    """The options of the next level the organization can reach: the level above the evaluated one, or the
+    next one that has options (a Gold-only competency shows its Gold options to an organization with none)."""
+    for level in ACHIEVABLE_LEVELS:
+        if LEVEL_RANK[level] <= LEVEL_RANK[result.evaluated_level]:
+            continue
+        options = [o for o in result.options if o.level == level]
+        if options:
+            return options
+    return []
 
 
 def achieved_competencies(organization: Organization, *, day: datetime.date) -> list[dict]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from django.utils import translation
 
 from competencies.engine import batched, evaluate
-from competencies.snapshot import catalog_snapshot
 from competencies.models import LEVEL_RANK, Competency, CompetencyStatus, Level, Organization, StatusChange
+from competencies.snapshot import catalog_snapshot
 
 from .displayed import levels_reached_in_terms
 from .models import Membership, Notification
@@ -192,9 +192,12 @@ def _at_risk_batch(chunk: list[int], *, day: datetime.date, result: NotifyResult
     locked = list(Organization.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk", flat=True))
     fresh = _evaluated_as_of(locked, day)
     result.skipped_stale += len(set(locked) - fresh)
-    risks = achievements_at_risk(organization_ids=fresh, day=day)
-    at_risk_now = {org_id: {(i.competency_id, i.level) for i in risk.items} for org_id, risk in risks.items()}
-    covered, recovered = _review_open(locked, fresh, at_risk_now, day=day, result=result)
+    renewed = _renewed_terms(locked, day)
+    risks = {
+        org_id: risk for org_id, risk in achievements_at_risk(organization_ids=fresh, day=day).items()
+        if (org_id, risk.membership.ends_on) not in renewed  # renewed already: its renewal is no longer at risk
+    }
+    covered, recovered = _review_open(locked, fresh, risks, renewed, day=day, result=result)
     new_losses = {
         org_id: [i for i in risk.items if (i.competency_id, i.level) not in covered[org_id]]
         for org_id, risk in risks.items()
@@ -213,17 +216,35 @@ def _at_risk_batch(chunk: list[int], *, day: datetime.date, result: NotifyResult
     deliver_on_commit(email_ids)
 
 
+def _renewed_terms(organization_ids: list[int], day: datetime.date) -> set[tuple[int, datetime.date]]:
+    """(organization id, day) pairs where a term bought before D starts later: the term ending that day is renewed."""
+    return set(
+        Membership.objects.filter(organization_id__in=organization_ids, starts_on__gt=day)
+        .order_by()
+        .values_list("organization_id", "starts_on")
+    )
+
+
+def _clear(notification: Notification, day: datetime.date, because: str) -> None:
+    notification.cleared_on = day
+    notification.payload = {**notification.payload, "cleared_because": because}
+    notification.save(update_fields=["cleared_on", "payload"])
+
+
 def _review_open(
-    locked: list[int], fresh: set[int], at_risk_now: dict[int, set[tuple[int, str]]], *, day: datetime.date,
+    locked: list[int], fresh: set[int], risks: dict[int, OrganizationRisk], renewed: set, *, day: datetime.date,
     result: NotifyResult,
 ) -> tuple[dict[int, set[tuple[int, str]]], list[Notification]]:
-    """Go over the open at-risk notifications: clear those whose term is over, mark the items met again.
+    """Go over the open at-risk notifications: clear those whose term is over or renewed, mark the items met
+    again, and bring the items still at risk up to date (level now, cause, what is short, the term's end).
 
     Returns, per organization, the achievements still listed by an open
     notification (not a new loss), and the notifications now wholly recovered.
     """
     covered: dict[int, set[tuple[int, str]]] = defaultdict(set)
     recovered: list[Notification] = []
+    stale_words: list[tuple[Notification, dict]] = []
+    names = dict(Competency.objects.values_list("pk", "name")) if risks else {}
     for notification in Notification.objects.filter(
         organization_id__in=locked, kind=Notification.Kind.AT_RISK, cleared_on__isnull=True
     ).select_related("membership"):
@@ -231,14 +252,54 @@ def _review_open(
         if m is None or not (m.starts_on <= day < m.ends_on):
             # "until the achievement is met again or the term ends": the term it was raised in is over
             # (an upgrade ends the Silver term that day too). No email: there is nothing to act on.
-            notification.cleared_on = day
-            notification.payload = {**notification.payload, "cleared_because": "term_ended"}
-            notification.save(update_fields=["cleared_on", "payload"])
+            _clear(notification, day, "term_ended")
             result.at_risk_cleared += 1
             continue
-        if org_id in fresh and _mark_recovered(notification, at_risk_now.get(org_id, set()), covered[org_id], day=day):
+        if (org_id, m.ends_on) in renewed:
+            _clear(notification, day, "renewed")  # renewed: the renewal it warned about is done
+            result.at_risk_cleared += 1
+            continue
+        if org_id not in fresh:
+            continue
+        risk = risks.get(org_id)
+        if risk is not None:
+            stale_words += _bring_up_to_date(notification, risk, names)
+        if _mark_recovered(notification, {(i.competency_id, i.level) for i in risk.items} if risk else set(),
+                           covered[org_id], day=day):
             recovered.append(notification)
+    if stale_words:
+        _rewrite_short_words(stale_words, day)
     return covered, recovered
+
+
+def _bring_up_to_date(
+    notification: Notification, risk: OrganizationRisk, names: dict[int, str]
+) -> list[tuple[Notification, dict]]:
+    """Update the open items still at risk from the current state (saved with the notification); the items
+    whose level now changed, whose engine words must be made again."""
+    now = {i.competency_id: i for i in risk.items}
+    notification.payload.update(_term_fields(risk, names))
+    changed = []
+    for item in notification.payload.get("items", []):
+        current = now.get(item["competency_id"])
+        if item.get("recovered_on") or current is None or current.level != item["level"]:
+            continue
+        fields = _item_fields(current)
+        if fields["now"] != item["now"]:
+            changed.append((notification, item))
+        item.update(fields)
+    notification.save(update_fields=["payload"])
+    return changed
+
+
+def _rewrite_short_words(items: list[tuple[Notification, dict]], day: datetime.date) -> None:
+    pairs: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for notification, item in items:
+        pairs[notification.organization_id].append((item["competency_id"], item["level"]))
+    words = _short_words(pairs, day)
+    for notification, item in items:
+        item["short"] = words.get((notification.organization_id, item["competency_id"]), {})
+        notification.save(update_fields=["payload"])
 
 
 def _mark_recovered(
@@ -286,11 +347,9 @@ def _raise_new_losses(
     return email_ids
 
 
-def _at_risk_payload(
-    org_id: int, risk: OrganizationRisk, items: list[AtRiskItem], *, words: dict, names: dict[int, str]
-) -> dict:
-    """What the notification stores: codes, ids, days and the engine's gap words; its sentences are made when
-    shown (`wording`). `renewable_through`: the other competencies that still hold the membership's level."""
+def _term_fields(risk: OrganizationRisk, names: dict[int, str]) -> dict:
+    """The term the notification warns about and whether another competency still holds its level
+    (`renewable_through`), as of the current state."""
     membership = risk.membership
     at_risk_ids = {i.competency_id for i in risk.items}
     through = sorted(
@@ -303,16 +362,33 @@ def _at_risk_payload(
         "term_ends_on": membership.ends_on.isoformat(),
         "renewable": bool(through),
         "renewable_through": through,
+    }
+
+
+def _item_fields(i: AtRiskItem) -> dict:
+    """An item's level now and the change that caused it, as codes and parameters."""
+    return {
+        "now": i.now,
+        "cause": i.change.cause if i.change else "",
+        "cause_params": i.change.cause_params if i.change else {},
+        "changed_on": i.change.day.isoformat() if i.change else None,
+    }
+
+
+def _at_risk_payload(
+    org_id: int, risk: OrganizationRisk, items: list[AtRiskItem], *, words: dict, names: dict[int, str]
+) -> dict:
+    """What the notification stores: codes, ids, days and the engine's gap words; its sentences are made when
+    shown (`wording`). `renewable_through`: the other competencies that still hold the membership's level."""
+    return {
+        **_term_fields(risk, names),
         "items": [
             {
                 "competency_id": i.competency_id,
                 "competency": names.get(i.competency_id, str(i.competency_id)),
                 "level": i.level,
-                "now": i.now,
                 "short": words.get((org_id, i.competency_id), {}),
-                "cause": i.change.cause if i.change else "",
-                "cause_params": i.change.cause_params if i.change else {},
-                "changed_on": i.change.day.isoformat() if i.change else None,
+                **_item_fields(i),
             }
             for i in items
         ],

@@ -1,9 +1,13 @@
 """What memberships does when the base (`competencies.hooks`) announces something; connected in apps.py."""
 
 from django.conf import settings
+from django.urls import reverse
 
-from competencies.models import Employee, Invitation
+from competencies.dates import ONE_DAY
+from competencies.engine import evaluate
+from competencies.models import LEVEL_RANK, Association, Competency, Employee, Invitation
 
+from .notify import organization_admins
 from .outbox import email_enqueue
 from .tasks import deliver_on_commit
 
@@ -31,3 +35,64 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
         language=invitee.language or "en",
     )
     deliver_on_commit([email.pk])
+
+
+def _departure_impact(association: Association) -> list[dict]:
+    """What the departure did to the organization's competencies: each one whose effective level it lowered
+    (`drops_to`), or that now rests on key people it did not rest on the day before (`key_people`)."""
+    on = association.ends_on
+    org_id = association.organization_id
+    before = evaluate(organization_ids=[org_id], day=on - ONE_DAY, details=True)
+    after = evaluate(organization_ids=[org_id], day=on, details=True)
+    names = dict(Competency.objects.values_list("pk", "name"))
+    slugs = dict(Competency.objects.values_list("pk", "slug"))
+    impact = []
+    for (_org, competency_id), now in sorted(after.items()):
+        then = before.get((org_id, competency_id))
+        if then is None:
+            continue
+        lowered = LEVEL_RANK[now.effective_level] < LEVEL_RANK[then.effective_level]
+        new_keys = {p.name for p in now.key_people} - {p.name for p in then.key_people}
+        if lowered or (new_keys and now.key_people):
+            impact.append({
+                "competency": names.get(competency_id, ""),
+                "url": _site(reverse("dashboard:competency", args=[slugs[competency_id]])),
+                "was": then.effective_level, "now": now.effective_level, "lowered": lowered,
+                "key_people": [p.name for p in now.key_people] if not lowered else [],
+            })
+    return impact
+
+
+def departure_email_queue(*, association: Association, how: str, by: Employee | None) -> None:
+    """An employee stopped counting for an organization (`hooks.association_ended`): when that lowers one of
+    its competencies' levels, or leaves one resting on key people (whose departure alone would lower it),
+    its admins get ONE email each, in their language, written with the change and sent once it commits.
+
+    Idempotent: the key is the association and its end, so the same departure never emails twice.
+    """
+    if association.ends_on is None:
+        return
+    impact = _departure_impact(association)
+    if not impact:
+        return
+    employee = association.employee
+    admins = [a for a in organization_admins([association.organization_id]).get(association.organization_id, [])
+              if a.pk != employee.pk]
+    ids = []
+    for admin in admins:
+        ids.append(email_enqueue(
+            key=f"departure:{association.pk}:{association.ends_on.isoformat()}:{admin.pk}",
+            to_email=admin.email,
+            template="departure",
+            context={"admin": admin, "organization": association.organization, "name": employee.display_name,
+                     "how": how, "on": association.ends_on, "impact": impact,
+                     "dashboard_url": _site(reverse("dashboard:home") + "#activity"),
+                     "people_url": _site(reverse("dashboard:people"))},
+            language=admin.language or "en",
+        ).pk)
+    deliver_on_commit(ids)
+
+
+def _site(path: str) -> str:
+    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    return f"{base}{path}" if base else ""

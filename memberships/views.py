@@ -28,6 +28,7 @@ from competencies.selectors import achieved_competencies, invitations_received, 
 from competencies.views import organization_or_404, request_organization
 
 from . import services
+from .activity_feed import activity_feed
 from .benefits import entitlements, sold_benefit, subscription_on
 from .directory import directory_listings, filter_listings, listed_profile
 from .eligibility import membership_state
@@ -55,6 +56,8 @@ def dashboard_home(request):
             gold_count=sum(row["result"].effective_level == Level.GOLD for row in achieved),
             silver_count=sum(row["result"].effective_level == Level.SILVER for row in achieved),
         )
+        if is_organization_admin(request.user, organization):
+            context["activity"] = activity_feed(organization, day=today, page=request.GET.get("activity", 1))
     return render(request, "dashboard/home.html", context)
 
 

@@ -5,6 +5,7 @@ import datetime
 
 from django.conf import settings
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -12,8 +13,9 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from competencies.causes import cause_words
 from competencies.dates import last_day
-from competencies.formatting import sentences
-from competencies.models import Employee, Level, Organization
+from competencies.formatting import level_words, sentences
+from competencies.models import Competency, EarnedCredential, Employee, Organization
+from competencies.snapshot import catalog_snapshot
 
 from .models import Notification
 
@@ -24,35 +26,80 @@ AT_RISK_SENTENCE = gettext_lazy(
 BANNER_KINDS = [Notification.Kind.AT_RISK, Notification.Kind.EXPIRING_SOON, Notification.Kind.RENEWAL_REMINDER]
 
 
-def _dashboard_url() -> str:
+def _site(path: str) -> str:
+    """An absolute link for the emails (settings.SITE_URL), or "" when no site is configured."""
     base = getattr(settings, "SITE_URL", "")
-    return f"{base.rstrip('/')}/dashboard/" if base else ""
+    return f"{base.rstrip('/')}{path}" if base else ""
+
+
+def _dashboard_url() -> str:
+    return _site(reverse("dashboard:home"))
 
 
 def _label(level: str) -> str:
-    return str(Level(level).label) if level in Level.values else level
+    return level_words(level)
 
 
 def _day(value: str | None) -> str:
     return date_format(datetime.date.fromisoformat(value)) if value else ""
 
 
-def _item_lines(payload: dict, language: str) -> list[str]:
-    lines = []
-    for item in payload.get("items", []):
-        if item.get("recovered_on"):
-            continue
+def _until(value: str | None) -> str:
+    """A stored end (the first day without it) said as its last day: the one convention (docs/rules.md)."""
+    return date_format(last_day(datetime.date.fromisoformat(value))) if value else ""
+
+
+def _lost_credentials(items: list[dict]) -> dict[tuple[int, int], list[str]]:
+    """Per (employee id, competency id) named by an item's cause, the credentials the person held that the
+    competency counts: "70-764 Administering a SQL Database" (one query)."""
+    catalog = catalog_snapshot()
+    wanted = {(i["cause_params"]["employee_id"], i["competency_id"]) for i in items
+              if isinstance(i.get("cause_params"), dict) and i["cause_params"].get("employee_id")}
+    if not wanted:
+        return {}
+    held: dict[tuple[int, int], list[str]] = {}
+    rows = (EarnedCredential.objects.filter(employee_id__in={e for e, _c in wanted})
+            .order_by("credential__code").values_list("employee_id", "credential_id", "credential__code", "credential__title"))
+    for employee_id, credential_id, code, title in rows:
+        for e, competency_id in wanted:
+            if e == employee_id and credential_id in catalog.credentials_of(competency_id):
+                held.setdefault((e, competency_id), []).append(f"{code} {title}".strip())
+    return held
+
+
+def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> list[dict]:
+    """The open items of an at-risk notification, each with what was lost and why, and the next steps:
+    `{"text", "competency", "competency_url", "people_url", "fix_by"}` (links absolute for the emails)."""
+    items = [i for i in payload.get("items", []) if not i.get("recovered_on")]
+    slugs = dict(Competency.objects.filter(pk__in=[i["competency_id"] for i in items]).values_list("pk", "slug"))
+    held = _lost_credentials(items)
+
+    def link(path: str) -> str:
+        return _site(path) if absolute else path
+
+    found = []
+    for item in items:
         short = item.get("short", {})
         words = short.get(language) or short.get("en") or []
-        lost = (
-            _("%(competency)s: %(level)s lost (no level now).") if item["now"] == Level.NONE
-            else _("%(competency)s: %(level)s lost (now %(now)s).")
-        ) % {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
+        lost = _("%(competency)s: %(level)s lost (now %(now)s).") % {
+            "competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
         because = cause_words(item.get("cause_params"))
         cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
-        lines.append(sentences(lost, short, cause))
-    return lines
+        params = item.get("cause_params") or {}
+        credentials = held.get((params.get("employee_id"), item["competency_id"]), [])
+        had = _("%(name)s held %(credentials)s.") % {
+            "name": params.get("name", ""), "credentials": pgettext("list separator", "; ").join(credentials)
+        } if credentials else ""
+        slug = slugs.get(item["competency_id"])
+        found.append({
+            "text": sentences(lost, short, cause, had),
+            "competency": item["competency"],
+            "competency_url": link(reverse("dashboard:competency", args=[slug])) if slug else "",
+            "people_url": link(reverse("dashboard:people")),
+            "fix_by": _until(payload.get("term_ends_on")),
+        })
+    return found
 
 
 def _renewal_words(payload: dict) -> str:
@@ -63,22 +110,22 @@ def _renewal_words(payload: dict) -> str:
             "competencies": ", ".join(payload.get("renewable_through", [])),
         }
     return _(
-        "No other competency qualifies for a %(level)s renewal: meet this achievement again before your "
-        "term ends on %(end)s."
-    ) % {"level": level, "end": _day(payload.get("term_ends_on"))}
+        "No other competency qualifies for a %(level)s renewal: meet this achievement again by %(end)s, "
+        "your term's last day."
+    ) % {"level": level, "end": _until(payload.get("term_ends_on"))}
 
 
 def _expiring_words(payload: dict) -> tuple[str, list[str]]:
     text = _(
-        "%(competency)s (%(level)s) relies on something that lapses before your membership term ends on %(end)s."
-    ) % {"competency": payload["competency"], "level": _label(payload["level"]), "end": _day(payload["term_ends_on"])}
+        "%(competency)s (%(level)s) relies on something that lapses before %(end)s, your membership term's last day."
+    ) % {"competency": payload["competency"], "level": _label(payload["level"]), "end": _until(payload["term_ends_on"])}
     lines = []
     for lapse in payload.get("lapses", []):
         if lapse["kind"] == "override":
-            lines.append(_("The %(level)s override, last day %(day)s.") % {
+            lines.append(_("The %(level)s override, until %(day)s.") % {
                 "level": _label(lapse["what"]), "day": _day(lapse["last_day"])})
         else:
-            lines.append(_("%(holder)s, last valid day %(day)s.") % {"holder": lapse["what"], "day": _day(lapse["last_day"])})
+            lines.append(_("%(holder)s, valid until %(day)s.") % {"holder": lapse["what"], "day": _day(lapse["last_day"])})
     return text, lines
 
 
@@ -111,9 +158,12 @@ def email_context(notification: Notification, admin: Employee) -> dict:
             "sentence": str(AT_RISK_SENTENCE),
         }
         if notification.kind == Notification.Kind.AT_RISK:
-            context["lines"] = _item_lines(payload, language) or _item_lines(
-                {"items": [{**i, "recovered_on": None} for i in payload.get("items", [])]}, language
+            items = at_risk_items(payload, language, absolute=True) or at_risk_items(
+                {**payload, "items": [{**i, "recovered_on": None} for i in payload.get("items", [])]}, language,
+                absolute=True,
             )
+            context["items"] = items
+            context["lines"] = [item["text"] for item in items]
             context["renewal"] = _renewal_words(payload)
             context["competencies"] = ", ".join(i["competency"] for i in payload.get("items", []))
         elif notification.kind == Notification.Kind.RENEWAL_REMINDER:
@@ -127,7 +177,8 @@ def dashboard_notifications(organization: Organization, *, day: datetime.date) -
 
     An at-risk banner shows until the achievement is met again or the term
     ends (cleared by the nightly run; a term that ended today hides it even
-    before that run). Each is `{"css", "text", "lines", "footer"}`. Two queries.
+    before that run). Each is `{"css", "text", "lines", "footer"}`; an at-risk one also
+    has its `items` with their links (`at_risk_items`).
     """
     banners = []
     language = translation.get_language() or "en"
@@ -140,10 +191,11 @@ def dashboard_notifications(organization: Organization, *, day: datetime.date) -
     ):
         payload = notification.payload
         if notification.kind == Notification.Kind.AT_RISK:
-            lines = _item_lines(payload, language)
-            if lines:
+            items = at_risk_items(payload, language)
+            if items:
                 banners.append({"kind": notification.kind, "css": "risk", "text": str(AT_RISK_SENTENCE),
-                                "lines": lines, "footer": _renewal_words(payload)})
+                                "items": items, "lines": [item["text"] for item in items],
+                                "footer": _renewal_words(payload)})
         elif notification.kind == Notification.Kind.EXPIRING_SOON:
             text, lines = _expiring_words(payload)
             banners.append({"kind": notification.kind, "css": "warn", "text": text, "lines": lines, "footer": ""})

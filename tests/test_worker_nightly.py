@@ -92,8 +92,10 @@ def test_an_employee_leaves_and_the_night_through_the_worker_warns_once_then_an_
         [notification] = Notification.objects.filter(organization=fabrikam, kind="at_risk")
         assert notification.payload["items"][0]["cause_params"] == {
             "kind": "moved", "employee_id": jane.pk, "name": "Jane Doe", "day": "2026-11-20"}
-        [email] = OutboundEmail.objects.all()
+        [email] = OutboundEmail.objects.filter(key__startswith="at_risk:")
         assert (email.to_email, email.status, email.attempts) == (admin.email, "sent", 1)
+        [departure] = OutboundEmail.objects.filter(key__startswith="departure:")  # Jane's move lowered Gold
+        assert departure.to_email == admin.email
         assert SENTENCE in email.body_text and SENTENCE in email.body_html
 
         # The same night again: the same situation changes nothing and sends nothing more.
@@ -101,7 +103,7 @@ def test_an_employee_leaves_and_the_night_through_the_worker_warns_once_then_an_
         night_through_the_broker(log, D, ranges=ranges)
         time.sleep(1)  # let any stray delivery task show itself
         assert (Notification.objects.count(), OutboundEmail.objects.count(), StatusChange.objects.count()) == (
-            1, 1, history)
+            1, 2, history)
 
         with time_machine.travel(datetime.datetime(2026, 11, 21, 9, tzinfo=datetime.UTC), tick=False):
             client.login(username=admin.email, password=PASSWORD)

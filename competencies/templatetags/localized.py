@@ -6,9 +6,11 @@ as the engine's words and the emails do.
 """
 
 from django import template
+from django.utils.formats import date_format
 
 from competencies.causes import cause_words
-from competencies.formatting import format_amount, format_money, format_number
+from competencies.dates import last_day
+from competencies.formatting import format_amount, format_money, format_number, level_words
 from competencies.models import Level
 
 register = template.Library()
@@ -46,3 +48,17 @@ def level_label(value):
 def cause(params):
     """`{{ change.cause_params|cause }}`: the words of a stored cause in the active language."""
     return cause_words(params)
+
+
+@register.filter
+def until(value):
+    """`{{ o.expires_on|until }}`: an end date stored as the first day without it (an override's, a credential's,
+    a term's `ends_on`), shown as the last day on which it still holds (`dates.last_day`), in the active language.
+    One convention everywhere (docs/rules.md, "Dates"): "until <last day>"."""
+    return "" if not value else date_format(last_day(value))
+
+
+@register.filter
+def level_name(value):
+    """`{{ change.new_effective|level_name }}`: a level in words, "Not attained" for no level (the one word)."""
+    return level_words(value)
