@@ -43,7 +43,16 @@ from django.utils.translation import gettext, gettext_noop
 from .batch import collector_paused
 from .engine import batched, evaluate
 from .facts import among
-from .models import Association, EarnedCredential, ForecastChange, Level, MetricValue, Organization, Override
+from .models import (
+    Association,
+    EarnedCredential,
+    ForecastChange,
+    Level,
+    MetricValue,
+    Organization,
+    Override,
+    StatusChange,
+)
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot
 
@@ -374,3 +383,28 @@ def upcoming_changes(
     for row in rows:
         row.words = forecast_words(row.cause_params)
     return rows
+
+
+def level_steps(
+    *, organization_id: int, competency_id: int, day: datetime.date, days_before: int = HORIZON_DAYS
+) -> list[tuple[datetime.date, str, bool]]:
+    """The effective level over the past `days_before` days and the stored forecast: `(from day, level,
+    forecast?)` steps, the first from `day - days_before` (the level held then, none before any history).
+    Two queries: the recorded history and the forecast."""
+    start = day - datetime.timedelta(days=days_before)
+    steps = [(start, Level.NONE, False)]
+    for on, level in StatusChange.objects.filter(
+        organization_id=organization_id, competency_id=competency_id, day__lte=day
+    ).order_by("day", "id").values_list("day", "new_effective"):
+        steps.append((max(on, start), level, False))
+    for on, level in ForecastChange.objects.filter(
+        organization_id=organization_id, competency_id=competency_id, day__gt=day
+    ).order_by("day", "id").values_list("day", "new_effective"):
+        steps.append((on, level, True))
+    merged: list[tuple[datetime.date, str, bool]] = []
+    for step in steps:  # a later step on the same day replaces the earlier one; an unchanged level adds none
+        if merged and merged[-1][0] == step[0]:
+            merged.pop()
+        if not merged or merged[-1][1] != step[1]:
+            merged.append(step)
+    return merged
