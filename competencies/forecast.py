@@ -386,21 +386,26 @@ def upcoming_changes(
 
 
 def level_steps(
-    *, organization_id: int, competency_id: int, day: datetime.date, days_before: int = HORIZON_DAYS
+    *,
+    organization_id: int,
+    competency_id: int,
+    day: datetime.date,
+    days_before: int = HORIZON_DAYS,
+    coming: list[ForecastChange] | None = None,
 ) -> list[tuple[datetime.date, str, bool]]:
     """The effective level over the past `days_before` days and the stored forecast: `(from day, level,
     forecast?)` steps, the first from `day - days_before` (the level held then, none before any history).
-    Two queries: the recorded history and the forecast."""
+    Two queries: the recorded history and the forecast (one when the caller read the forecast: `coming`,
+    `upcoming_changes` of the competency)."""
     start = day - datetime.timedelta(days=days_before)
     steps = [(start, Level.NONE, False)]
     for on, level in StatusChange.objects.filter(
         organization_id=organization_id, competency_id=competency_id, day__lte=day
     ).order_by("day", "id").values_list("day", "new_effective"):
         steps.append((max(on, start), level, False))
-    for on, level in ForecastChange.objects.filter(
-        organization_id=organization_id, competency_id=competency_id, day__gt=day
-    ).order_by("day", "id").values_list("day", "new_effective"):
-        steps.append((on, level, True))
+    if coming is None:
+        coming = upcoming_changes(organization_id=organization_id, day=day, competency_id=competency_id)
+    steps.extend((change.day, change.new_effective, True) for change in coming)
     merged: list[tuple[datetime.date, str, bool]] = []
     for step in steps:  # a later step on the same day replaces the earlier one; an unchanged level adds none
         if merged and merged[-1][0] == step[0]:

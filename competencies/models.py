@@ -547,3 +547,6 @@ class ForecastChange(models.Model):
         verbose_name_plural = _("forecast changes")
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "day"])]
+
+    def __str__(self):
+        return f"{self.organization_id} · {self.competency_id} · {self.day}: {self.old_effective} → {self.new_effective}"

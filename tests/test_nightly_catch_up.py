@@ -3,12 +3,12 @@
 import pytest
 from django.utils import timezone
 
+from memberships.models import OutboundEmail
 from partnercenter import night as nightly
 from partnercenter import tasks as night_tasks
-from memberships.models import OutboundEmail
 
 from .factories import OrganizationFactory
-from .test_nightly import D, build_dataset, in_rollback, snapshot
+from .test_nightly import D, in_rollback, snapshot
 
 
 @pytest.fixture(autouse=True)

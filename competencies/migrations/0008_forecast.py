@@ -5,32 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('competencies', '0006_cause_params'),
+        ("competencies", "0006_cause_params"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ForecastChange',
+            name="ForecastChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_on', models.DateField(verbose_name='computed on')),
-                ('day', models.DateField(verbose_name='day')),
-                ('old_evaluated', models.CharField(choices=[('none', 'None'), ('silver', 'Silver'), ('gold', 'Gold')], max_length=10, verbose_name='evaluated before')),
-                ('new_evaluated', models.CharField(choices=[('none', 'None'), ('silver', 'Silver'), ('gold', 'Gold')], max_length=10, verbose_name='evaluated after')),
-                ('old_effective', models.CharField(choices=[('none', 'None'), ('silver', 'Silver'), ('gold', 'Gold')], max_length=10, verbose_name='effective before')),
-                ('new_effective', models.CharField(choices=[('none', 'None'), ('silver', 'Silver'), ('gold', 'Gold')], max_length=10, verbose_name='effective after')),
-                ('cause', models.CharField(max_length=40, verbose_name='cause')),
-                ('cause_params', models.JSONField(blank=True, default=dict, verbose_name='cause parameters')),
-                ('competency', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecast_changes', to='competencies.competency', verbose_name='competency')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecast_changes', to='competencies.organization', verbose_name='organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("computed_on", models.DateField(verbose_name="computed on")),
+                ("day", models.DateField(verbose_name="day")),
+                (
+                    "old_evaluated",
+                    models.CharField(
+                        choices=[("none", "None"), ("silver", "Silver"), ("gold", "Gold")],
+                        max_length=10,
+                        verbose_name="evaluated before",
+                    ),
+                ),
+                (
+                    "new_evaluated",
+                    models.CharField(
+                        choices=[("none", "None"), ("silver", "Silver"), ("gold", "Gold")],
+                        max_length=10,
+                        verbose_name="evaluated after",
+                    ),
+                ),
+                (
+                    "old_effective",
+                    models.CharField(
+                        choices=[("none", "None"), ("silver", "Silver"), ("gold", "Gold")],
+                        max_length=10,
+                        verbose_name="effective before",
+                    ),
+                ),
+                (
+                    "new_effective",
+                    models.CharField(
+                        choices=[("none", "None"), ("silver", "Silver"), ("gold", "Gold")],
+                        max_length=10,
+                        verbose_name="effective after",
+                    ),
+                ),
+                ("cause", models.CharField(max_length=40, verbose_name="cause")),
+                ("cause_params", models.JSONField(blank=True, default=dict, verbose_name="cause parameters")),
+                (
+                    "competency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecast_changes",
+                        to="competencies.competency",
+                        verbose_name="competency",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecast_changes",
+                        to="competencies.organization",
+                        verbose_name="organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'forecast change',
-                'verbose_name_plural': 'forecast changes',
-                'ordering': ['day', 'id'],
-                'indexes': [models.Index(fields=['organization', 'day'], name='competencie_organiz_66ab2c_idx')],
+                "verbose_name": "forecast change",
+                "verbose_name_plural": "forecast changes",
+                "ordering": ["day", "id"],
+                "indexes": [models.Index(fields=["organization", "day"], name="competencie_organiz_66ab2c_idx")],
             },
         ),
     ]

@@ -70,8 +70,8 @@ def forecast_timeline(context, organization, competency):
     """`{% forecast_timeline organization competency %}`: the coming year's changes beside a chart of the
     level over the past and the coming year (competency page)."""
     today = _today(context)
-    steps = level_steps(organization_id=organization.pk, competency_id=competency.pk, day=today)
     changes = upcoming_changes(organization_id=organization.pk, day=today, competency_id=competency.pk)
+    steps = level_steps(organization_id=organization.pk, competency_id=competency.pk, day=today, coming=changes)
     return {"changes": changes, "chart": chart(steps, today), "today": today, "competency": competency}
 
 
