@@ -530,3 +530,36 @@ class StatusChange(models.Model):
         verbose_name_plural = _("status changes")
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "competency", "day"])]
+
+
+class ForecastChange(models.Model):
+    """A change of level the forecast expects on `day` if nothing new happens (competencies/forecast.py).
+
+    Replaced per organization by `forecast.forecast_refresh` (the night, and a change of the day once
+    it commits). `cause` is the kind of fact that changes on `day` (a credential expires, a metric value
+    leaves its window, an override ends, …), `cause_params` what the words need (`forecast.forecast_words`).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="forecast_changes", verbose_name=_("organization")
+    )
+    competency = models.ForeignKey(
+        Competency, on_delete=models.CASCADE, related_name="forecast_changes", verbose_name=_("competency")
+    )
+    computed_on = models.DateField(_("computed on"))
+    day = models.DateField(_("day"))
+    old_evaluated = models.CharField(_("evaluated before"), max_length=10, choices=Level.choices)
+    new_evaluated = models.CharField(_("evaluated after"), max_length=10, choices=Level.choices)
+    old_effective = models.CharField(_("effective before"), max_length=10, choices=Level.choices)
+    new_effective = models.CharField(_("effective after"), max_length=10, choices=Level.choices)
+    cause = models.CharField(_("cause"), max_length=40)
+    cause_params = models.JSONField(_("cause parameters"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("forecast change")
+        verbose_name_plural = _("forecast changes")
+        ordering = ["day", "id"]
+        indexes = [models.Index(fields=["organization", "day"])]
+
+    def __str__(self):
+        return f"{self.organization_id} · {self.competency_id} · {self.day}: {self.old_effective} → {self.new_effective}"

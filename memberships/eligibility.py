@@ -6,6 +6,8 @@ organization, before they write anything.
 """
 
 import datetime
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,13 +17,13 @@ from django.utils.translation import ngettext, pgettext
 
 from competencies.dates import last_day, years_after
 from competencies.engine import evaluate
-from competencies.snapshot import catalog_snapshot
 from competencies.formatting import sentences
-from competencies.models import LEVEL_RANK, Level, Organization
+from competencies.models import LEVEL_RANK, CompetencyStatus, ForecastChange, Level, Organization
+from competencies.snapshot import catalog_snapshot
 
 from .benefits import subscription_on
 from .models import Benefit, Membership, MembershipPlan
-from .terms import grace_ends_on, membership_on, renewal_opens_on, term_ends_on, upgrade_price
+from .terms import active_terms, grace_ends_on, membership_on, renewal_opens_on, term_ends_on, upgrade_price
 
 
 @dataclass(frozen=True)
@@ -290,3 +292,80 @@ def membership_state(organization: Organization, *, day: datetime.date) -> Membe
         prices=dict(MembershipPlan.objects.values_list("level", "price_usd")),
     )
 
+
+
+# ---------------------------------------------------------------------------
+# Renewable on the anniversary if nothing changes (the forecast)
+
+
+@dataclass(frozen=True)
+class RenewalOutlook:
+    """Whether a membership could be renewed at its level on its anniversary if nothing new happens."""
+
+    organization_id: int
+    membership: Membership
+    anniversary: datetime.date
+    qualifying: tuple[int, ...]  # competencies at the membership's level or above on the anniversary
+    # The forecast changes that take a competency qualifying today below the level by the anniversary.
+    drops: tuple[ForecastChange, ...]
+
+    @property
+    def renewable(self) -> bool:
+        return bool(self.qualifying)
+
+    @property
+    def decisive_day(self) -> datetime.date | None:
+        """The day from which no competency is at the level any more (None when it stays renewable)."""
+        return None if self.renewable or not self.drops else max(d.day for d in self.drops)
+
+
+def renewal_outlooks(*, organization_ids: Iterable[int], day: datetime.date) -> dict[int, RenewalOutlook]:
+    """For each organization with a term active on D: its renewal at the term's level on the anniversary
+    if nothing changes.
+
+    Rule: the renewal day's qualification (`MembershipState.renew`) asked of
+    the forecast: the effective level of each competency on the anniversary is
+    today's stored one moved by the stored forecast changes up to that day
+    (`competencies.forecast`); renewable when one is at the term's level or
+    above. Three queries, whatever the number of organizations.
+    """
+    terms = active_terms(organization_ids=organization_ids, day=day)
+    if not terms:
+        return {}
+    levels: dict[tuple[int, int], str] = {
+        (org_id, competency_id): level
+        for org_id, competency_id, level in CompetencyStatus.objects.filter(organization_id__in=list(terms))
+        .order_by().values_list("organization_id", "competency_id", "effective_level")
+    }
+    today = dict(levels)
+    falls: dict[int, list[ForecastChange]] = defaultdict(list)
+    latest_end = max(m.ends_on for m in terms.values())
+    for change in ForecastChange.objects.filter(
+        organization_id__in=list(terms), day__gt=day, day__lte=latest_end
+    ).select_related("competency").order_by("day", "id"):
+        m = terms[change.organization_id]
+        if change.day > m.ends_on:
+            continue
+        levels[(change.organization_id, change.competency_id)] = change.new_effective
+        rank = LEVEL_RANK[m.level]
+        if LEVEL_RANK[change.old_effective] >= rank > LEVEL_RANK[change.new_effective]:
+            falls[change.organization_id].append(change)
+    by_org: dict[int, list[int]] = defaultdict(list)
+    for (org_id, competency_id), level in levels.items():
+        if LEVEL_RANK[level] >= LEVEL_RANK[terms[org_id].level]:
+            by_org[org_id].append(competency_id)
+    outlooks = {}
+    for org_id, m in terms.items():
+        rank = LEVEL_RANK[m.level]
+        qualifying = tuple(sorted(by_org[org_id]))
+        drops = tuple(
+            d for d in falls[org_id]
+            if LEVEL_RANK[today.get((org_id, d.competency_id), Level.NONE)] >= rank and d.competency_id not in qualifying
+        )
+        outlooks[org_id] = RenewalOutlook(org_id, m, m.ends_on, qualifying, drops)
+    return outlooks
+
+
+def renewal_outlook(organization: Organization, *, day: datetime.date) -> RenewalOutlook | None:
+    """`renewal_outlooks` for one organization: what the membership page shows."""
+    return renewal_outlooks(organization_ids=[organization.pk], day=day).get(organization.pk)

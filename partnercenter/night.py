@@ -2,6 +2,8 @@
 
     1. expire overrides whose `expires_on` has come, recording the reversion;
     2. evaluate every organization as of the day, recording every change of level;
+    2b. forecast: store, per organization, the changes of level the coming year holds if nothing
+       new happens (`competencies.forecast`);
     3. notify: raise and clear at-risk and expiring-soon notifications, queue their emails;
     4. remind: renewal reminders (a membership's state — active, grace, lapsed — is derived
        from its dates, so lapsing needs no write);
@@ -9,9 +11,11 @@
 
 `night()` is that order. `run_nightly(day=…)` runs it synchronously
 (`manage.py run_nightly --date`); the Celery tasks (`partnercenter.tasks`)
-run it through the broker, one chain evaluate → notify → remind per range of
+run it through the broker, one chain evaluate → forecast → notify → remind per range of
 organization ids that any number of workers share; the catch-up runs it
-again, evaluating only the ranges that are not yet evaluated as of the day.
+again, evaluating only the ranges that are not yet evaluated as of the day (the forecast,
+notify and remind steps run again for every range: idempotent, and the forecast has no
+marker of its own that would let the catch-up skip it).
 Steps 3 and 4 for an organization depend only on its own step 2, so a range
 is notified as soon as it is evaluated: no barrier waits for every range.
 
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from competencies.forecast import forecast_refresh
 from competencies.models import Competency, CompetencyStatus, Organization
 from competencies.overrides import overrides_expire
 from competencies.statuses import RefreshResult, statuses_refresh
@@ -42,7 +47,7 @@ log = logging.getLogger(__name__)
 
 Range = tuple[int, int | None]
 # The steps each range of organizations goes through, in order.
-RANGE_STEPS = ("evaluate", "notify", "remind")
+RANGE_STEPS = ("evaluate", "forecast", "notify", "remind")
 
 
 @dataclass
@@ -71,7 +76,7 @@ class NightlyReport:
         )
         return (
             f"{self.day}: {self.overrides_expired} overrides expired; {refresh.organizations} organizations evaluated "
-            f"in {self.ranges} ranges, {refresh.changes} level changes; "
+            f"in {self.ranges} ranges, {refresh.changes} level changes, {notify.get('forecast_changes', 0)} forecast; "
             f"at risk +{notify.get('at_risk_raised', 0)}/-{notify.get('at_risk_cleared', 0)}, "
             f"expiring soon +{notify.get('expiring_soon_raised', 0)}/-{notify.get('expiring_soon_cleared', 0)}, "
             f"renewal reminders +{notify.get('reminders_raised', 0)}; {notify.get('emails_queued', 0)} emails queued"
@@ -146,6 +151,12 @@ def evaluate_range(
     )
 
 
+def forecast_range(*, first_id: int, last_id: int | None, day: datetime.date) -> dict:
+    """Step 2b for one range: store the forecast of its organizations as of `day` (after step 2, before
+    step 3, whose early warnings read it)."""
+    return {"forecast_changes": forecast_refresh(organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day)}
+
+
 def notify(*, organization_ids: list[int], day: datetime.date) -> dict:
     """Step 3 for some organizations: raise and clear at-risk notifications and queue their emails; expiring soon."""
     result = at_risk_refresh(organization_ids=organization_ids, day=day)
@@ -163,7 +174,7 @@ def remind_range(*, first_id: int, last_id: int | None, day: datetime.date) -> d
     return vars(renewal_reminders_send(organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day))
 
 
-STEPS = {"evaluate": evaluate_range, "notify": notify_range, "remind": remind_range}
+STEPS = {"evaluate": evaluate_range, "forecast": forecast_range, "notify": notify_range, "remind": remind_range}
 
 
 def reevaluate(
@@ -173,9 +184,11 @@ def reevaluate(
 
     The banner, the pages and the emails say the same thing at the same
     moment: the re-evaluation a change triggers also raises, alters or
-    clears its at-risk and expiring-soon notifications, not the next night.
+    clears its at-risk and expiring-soon notifications, not the next night; and their forecast
+    is computed again in between (the early warnings read it).
     """
     result = vars(statuses_refresh(organization_ids=organization_ids, day=day, cause=cause, cause_params=cause_params))
+    result["forecast_changes"] = forecast_refresh(organization_ids=organization_ids, day=day)
     result.update(notify(organization_ids=organization_ids, day=day))
     return result
 

@@ -64,6 +64,12 @@ def evaluate_batch(
     ))
 
 
+@shared_task(name="partnercenter.tasks.forecast_batch", **_RETRY)
+def forecast_batch(day: str, first_id: int, last_id: int | None) -> dict:
+    """Step 2b for the same range: the forecast of its organizations, stored."""
+    return night.forecast_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day))
+
+
 @shared_task(name="partnercenter.tasks.notify_batch", **_RETRY)
 def notify_batch(day: str, first_id: int, last_id: int | None) -> dict:
     """Step 3 for the same range: at-risk notifications and their emails, "expiring soon" warnings."""
@@ -76,7 +82,7 @@ def remind_batch(day: str, first_id: int, last_id: int | None) -> dict:
     return night.remind_range(first_id=first_id, last_id=last_id, day=datetime.date.fromisoformat(day))
 
 
-STEP_TASKS = {"evaluate": evaluate_batch, "notify": notify_batch, "remind": remind_batch}
+STEP_TASKS = {"evaluate": evaluate_batch, "forecast": forecast_batch, "notify": notify_batch, "remind": remind_batch}
 
 
 @shared_task(name="partnercenter.tasks.reevaluate_organizations", **_RETRY)
@@ -95,7 +101,9 @@ def reevaluate_all(day: str, cause: str | None = None, cause_params: dict | None
     ranges = list(night.organization_ranges())
     for first_id, last_id in ranges:
         chain(
-            evaluate_batch.si(day, first_id, last_id, cause, cause_params), notify_batch.si(day, first_id, last_id)
+            evaluate_batch.si(day, first_id, last_id, cause, cause_params),
+            forecast_batch.si(day, first_id, last_id),
+            notify_batch.si(day, first_id, last_id),
         ).apply_async()
     return {"day": day, "ranges": len(ranges)}
 

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from competencies.forecast import forecast_refresh
 from competencies.statuses import statuses_refresh
 
 from .factories import OrganizationFactory, OverrideFactory, build_competency, certified_employee
@@ -42,7 +43,7 @@ def world(db):
     return {"cloud": cloud, "data": data, "contoso": contoso, "fabrikam": fabrikam, "tailspin": tailspin}
 
 
-def row(mpn_id, competency, evaluated, effective, expires=None):
+def row(mpn_id, competency, evaluated, effective, expires=None, coming=(None, None, None)):
     return {
         "mpn_id": mpn_id,
         "competency": competency,
@@ -51,6 +52,9 @@ def row(mpn_id, competency, evaluated, effective, expires=None):
         "override_expires_on": expires,
         "at_risk": False,
         "displayed_level": "none",
+        "next_change_on": coming[0],
+        "next_change_level": coming[1],
+        "next_change_cause": coming[2],
     }
 
 
@@ -65,11 +69,20 @@ def test_it_prints_the_latest_evaluation_as_one_json_array_of_non_none_levels(wo
 def test_it_prints_csv_with_a_header(world):
     rows = list(csv.reader(io.StringIO(export("--format", "csv"))))
     assert rows[0] == ["mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on",
-                       "at_risk", "displayed_level"]
+                       "at_risk", "displayed_level", "next_change_on", "next_change_level", "next_change_cause"]
     assert rows[1:] == [
-        ["1000001", "cloud-platform", "gold", "gold", "", "false", "none"],
-        ["1000002", "cloud-platform", "silver", "silver", "", "false", "none"],
-        ["1000002", "data-platform", "none", "gold", str(D + 60 * DAY), "false", "none"],
+        ["1000001", "cloud-platform", "gold", "gold", "", "false", "none", "", "", ""],
+        ["1000002", "cloud-platform", "silver", "silver", "", "false", "none", "", "", ""],
+        ["1000002", "data-platform", "none", "gold", str(D + 60 * DAY), "false", "none", "", "", ""],
+    ]
+
+
+def test_it_prints_each_rows_next_forecast_change(world):
+    forecast_refresh(organization_ids=[world["contoso"].pk, world["fabrikam"].pk], day=D)
+    assert json.loads(export()) == [
+        row("1000001", "cloud-platform", "gold", "gold"),
+        row("1000002", "cloud-platform", "silver", "silver", coming=(str(D + DAY), "none", "leaves")),
+        row("1000002", "data-platform", "none", "gold", str(D + 60 * DAY), coming=(str(D + 60 * DAY), "none", "override_ends")),
     ]
 
 

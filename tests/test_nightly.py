@@ -12,7 +12,7 @@ from django.utils import translation
 
 from competencies.associations import association_start
 from competencies.causes import cause_words
-from competencies.models import CompetencyStatus, Override, OverrideAudit, StatusChange
+from competencies.models import CompetencyStatus, ForecastChange, Override, OverrideAudit, StatusChange
 from competencies.overrides import override_apply
 from competencies.statuses import statuses_refresh
 from memberships.models import Notification, OutboundEmail
@@ -86,6 +86,9 @@ def snapshot() -> dict:
             "organization__mpn_id", "competency__slug", "day", "old_evaluated", "new_evaluated", "old_effective",
             "new_effective", "cause", "cause_params")),
         "overrides": sorted(Override.objects.values_list("organization__mpn_id", "state", "expires_on")),
+        "forecast": sorted(ForecastChange.objects.values_list(
+            "organization__mpn_id", "competency__slug", "day", "old_evaluated", "new_evaluated", "old_effective",
+            "new_effective", "cause")),
         "audit": sorted(OverrideAudit.objects.values_list(
             "override__organization__mpn_id", "action", "day", "reason")),
         "notifications": sorted(

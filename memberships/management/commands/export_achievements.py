@@ -17,12 +17,27 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Q
 
 from competencies.engine import batched, evaluate
-from competencies.models import CompetencyStatus, Level, Organization
+from competencies.models import CompetencyStatus, ForecastChange, Level, Organization
 from competencies.snapshot import catalog_snapshot
 from memberships.at_risk import at_risk_flags
 from memberships.displayed import displayed_levels
 
-FIELDS = ["mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on", "at_risk", "displayed_level"]
+FIELDS = [
+    "mpn_id", "competency", "evaluated_level", "effective_level", "override_expires_on", "at_risk", "displayed_level",
+    "next_change_on", "next_change_level", "next_change_cause",
+]
+
+
+def next_changes(*, organization_ids: list[int], day: datetime.date) -> dict[tuple[int, int], tuple]:
+    """The first stored forecast change after `day` per organization × competency: `(day, new effective level,
+    cause code)` (`competencies.forecast`; one query)."""
+    found: dict[tuple[int, int], tuple] = {}
+    for org_id, competency_id, on, level, cause in (
+        ForecastChange.objects.filter(organization_id__in=organization_ids, day__gt=day)
+        .order_by("day", "id").values_list("organization_id", "competency_id", "day", "new_effective", "cause")
+    ):
+        found.setdefault((org_id, competency_id), (on, level, cause))
+    return found
 
 
 def membership_columns(*, organization_ids: list[int], day: datetime.date) -> dict[tuple[int, int], tuple[str, bool]]:
@@ -67,6 +82,7 @@ def achievements_as_of(*, day: datetime.date, organization_ids: list[int] | None
                 levels[key] = (result.evaluated_level, result.effective_level, expires_on)
 
     membership = membership_columns(organization_ids=list(mpn_ids), day=day)
+    coming = next_changes(organization_ids=list(mpn_ids), day=day)
     rows = []
     for key in set(levels) | set(membership):
         org_id, competency_id = key
@@ -85,11 +101,21 @@ def achievements_as_of(*, day: datetime.date, organization_ids: list[int] | None
                 "override_expires_on": expires_on.isoformat() if expires_on else None,
                 "at_risk": bool(at_risk),
                 "displayed_level": str(displayed),
+                **_next_change(coming.get(key)),
                 "_order": (mpn_ids[org_id], position[competency_id]),
             }
         )
     rows.sort(key=lambda r: r.pop("_order"))
     return rows
+
+
+def _next_change(change: tuple | None) -> dict:
+    on, level, cause = change or (None, None, None)
+    return {
+        "next_change_on": on.isoformat() if on else None,
+        "next_change_level": str(level) if level else None,
+        "next_change_cause": cause,
+    }
 
 
 def _csv_cells(row: dict) -> Iterator[str]:
