@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("competencies", "0006_cause_params"),
+        ("competencies", "0007_canonical_email"),
     ]
 
     operations = [
