@@ -358,8 +358,8 @@ def benefit_redeem(request, slug: str):
         return _redeem_page(request, organization, benefit, day=day, form=form, status=400)
     messages.success(
         request,
-        _("%(units)s × %(offer)s redeemed: activation code %(code)s.")
-        % {"units": units, "offer": benefit.name, "code": redemption.code},
+        _("%(offer)s redeemed: activation code %(code)s.")
+        % {"offer": benefit.name if units == 1 else f"{units} × {benefit.name}", "code": redemption.code},
     )
     return redirect("dashboard:redemption", pk=redemption.pk)
 
