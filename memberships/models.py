@@ -57,7 +57,7 @@ class Benefit(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(per_period="") & Q(period_limit__isnull=True))
-                | (~Q(per_period="") & Q(period_limit__gte=1) & Q(quantity__isnull=False)),
+                | (~Q(per_period="") & Q(period_limit__isnull=False, period_limit__gte=1, quantity__isnull=False)),
                 name="benefit_period_limit_with_its_period",
             ),
             models.CheckConstraint(
