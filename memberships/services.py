@@ -125,19 +125,25 @@ def _checkout(
             provider=provider.name,
             checkout_token=token,
         )
-        result = provider.charge(order=order)
-        if not result.paid:
-            order.status = Order.Status.FAILED
-            order.failure_reason = result.error or _("The payment was declined.")
-            order.save(update_fields=["status", "failure_reason"])
-            return order
-        order.status = Order.Status.PAID
-        order.reference = result.reference
-        order.paid_at = timezone.now()
-        fulfil(order, decision)
-        order.save(update_fields=["status", "reference", "paid_at", "membership"])
-        receipt_send(order=order)
+        _charge(order, provider, lambda: fulfil(order, decision))
     return order
+
+
+def _charge(order: Order, provider: PaymentProvider, fulfil: Callable[[], None]) -> None:
+    """Charge the pending order: declined, it turns `failed` with the reason; paid, it turns `paid`, `fulfil`
+    creates what it buys and the receipt is queued (all in the caller's transaction)."""
+    result = provider.charge(order=order)
+    if not result.paid:
+        order.status = Order.Status.FAILED
+        order.failure_reason = result.error or _("The payment was declined.")
+        order.save(update_fields=["status", "failure_reason"])
+        return
+    order.status = Order.Status.PAID
+    order.reference = result.reference
+    order.paid_at = timezone.now()
+    fulfil()
+    order.save(update_fields=["status", "reference", "paid_at", "membership"])
+    receipt_send(order=order)
 
 
 def receipt_send(*, order: Order) -> None:

@@ -307,6 +307,10 @@ def _redeem_page(request, organization: Organization, benefit: Benefit, *, day: 
     offer = entitlements(organization, day=day).offer(benefit.pk)
     is_admin = is_organization_admin(request.user, organization)
     units = form.cleaned_data["quantity"] if form.is_bound and form.is_valid() else None
+    if units is not None and offer is not None and offer.redeemable and units > offer.available:
+        form.add_error("quantity", _("Only %(remaining)s of %(offer)s remain this term.")
+                       % {"remaining": offer.available, "offer": benefit.name})
+        units, status = None, 400
     token = ""
     if is_admin and offer is not None and offer.redeemable and units is not None:
         token = token_issue(organization=organization, action="redeem", what=f"{benefit.slug}:{units}", price=None)
