@@ -200,11 +200,15 @@ def people(request):
 
 
 @login_required
-@require_POST
 def invitation_withdraw_view(request, pk: int):
+    """GET: confirm withdrawing the invitation (works without JavaScript); POST: withdraw it."""
     organization = organization_or_404(request)
     invitation = get_object_or_404(Invitation, pk=pk, organization=organization)
     _admin_or_403(request, organization)
+    if request.method != "POST":
+        return render(
+            request, "competencies/invitation_withdraw.html", {"organization": organization, "invitation": invitation}
+        )
     try:
         invitation_withdraw(invitation=invitation, by=request.user, day=timezone.localdate())
     except InvitationError as exc:

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from competencies.dates import last_day
+from competencies.dates import last_day, months_after
 from competencies.models import ACHIEVABLE_LEVELS, LEVEL_RANK, Organization
 
 from .displayed import levels_in_terms
-from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership
+from .models import Benefit, BenefitAllowance, BenefitPeriodUse, BenefitSubscription, Membership, Period
 from .terms import grace_ends_on, latest_membership, membership_on
 
 
@@ -48,17 +48,58 @@ def benefits_term(organization: Organization, *, day: datetime.date) -> Membersh
     return None
 
 
+def benefit_period(benefit: Benefit, term: Membership, *, day: datetime.date) -> tuple[datetime.date, datetime.date] | None:
+    """The period [start, end) containing D that the benefit's per-period limit counts in, or None without a limit.
+
+    "month": the months of the term, counted from its start day (a term from
+    15 March has periods 15 March–14 April, …), continuing through the grace;
+    "term": the whole term, from its start to the end of its grace.
+    """
+    if benefit.per_period == Period.TERM:
+        return term.starts_on, grace_ends_on(term)
+    if benefit.per_period != Period.MONTH:
+        return None
+    k = 0
+    while months_after(term.starts_on, k + 1) <= day:
+        k += 1
+    return months_after(term.starts_on, k), months_after(term.starts_on, k + 1)
+
+
 @dataclass
 class Offer:
-    """An offer the organization is entitled to in a term, with what it has redeemed of it."""
+    """An offer the organization is entitled to in a term, with what it has redeemed of it (in the term, and
+    in the current period of its per-period limit)."""
 
     benefit: Benefit
     quantity: int | None
     redeemed: int = 0
+    period: tuple[datetime.date, datetime.date] | None = None
+    period_used: int = 0
 
     @property
     def remaining(self) -> int | None:
         return None if self.quantity is None else max(self.quantity - self.redeemed, 0)
+
+    @property
+    def period_remaining(self) -> int | None:
+        if self.period is None or self.benefit.period_limit is None:
+            return None
+        return max(self.benefit.period_limit - self.period_used, 0)
+
+    @property
+    def available(self) -> int:
+        """The most units that can be redeemed now: what the term and the current period both leave."""
+        if self.remaining is None:
+            return 0
+        period = self.period_remaining
+        return self.remaining if period is None else min(self.remaining, period)
+
+    @property
+    def next_period_on(self) -> datetime.date | None:
+        """When the period's limit is used up but the term's quantity is not: the day the next period starts."""
+        if self.period is not None and self.period_remaining == 0 and self.remaining:
+            return self.period[1]
+        return None
 
     @property
     def sold(self) -> bool:
@@ -67,7 +108,7 @@ class Offer:
 
     @property
     def redeemable(self) -> bool:
-        return not self.sold and self.quantity is not None and self.remaining > 0
+        return not self.sold and self.available > 0
 
 
 @dataclass
@@ -104,9 +145,16 @@ def entitlements(organization: Organization, *, day: datetime.date) -> Entitleme
         BenefitAllowance.objects.filter(organization=organization, membership=term).values_list("benefit_id", "redeemed")
     )
     offers = [
-        Offer(benefit=b, quantity=b.quantity, redeemed=redeemed.get(b.pk, 0))
+        Offer(benefit=b, quantity=b.quantity, redeemed=redeemed.get(b.pk, 0), period=benefit_period(b, term, day=day))
         for b in entitled_benefits(membership_level=term.level, competency_levels=levels)
     ]
+    used = {}
+    if any(o.period for o in offers):
+        rows = BenefitPeriodUse.objects.filter(allowance__organization=organization, allowance__membership=term)
+        used = {(r.allowance.benefit_id, r.starts_on): r.used for r in rows.select_related("allowance")}
+    for offer in offers:
+        if offer.period is not None:
+            offer.period_used = used.get((offer.benefit.pk, offer.period[0]), 0)
     return Entitlements(term=term, in_grace=in_grace, competency_levels=levels, offers=offers)
 
 

@@ -41,6 +41,11 @@ class BenefitEntry:
     competency: str | None  # competency slug
     level: str  # "" for a membership benefit
     quantity: int | None
+    per_period: str  # "" (no limit but the quantity), "month" or "term"
+    period_limit: int | None
+
+
+PERIODS = ("month", "term")
 
 
 # ---------------------------------------------------------------------------
@@ -87,7 +92,10 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
             raw,
             path,
             required=["slug", "name"],
-            optional=["description", "price_usd", "value_usd", "membership_level", "competency", "level", "quantity"],
+            optional=[
+                "description", "price_usd", "value_usd", "membership_level", "competency", "level", "quantity",
+                "per_period", "limit",
+            ],
         )
         if entry is None:
             continue
@@ -98,6 +106,7 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
         price = check.amount(entry, "price_usd", path)
         worth = check.amount(entry, "value_usd", path)
         quantity = check.whole(entry, "quantity", path, minimum=0)
+        per_period, period_limit = _period_limit(check, path, entry, quantity)
         membership_level, competency, level = (entry.get(k) for k in ("membership_level", "competency", "level"))
         _check_entitlement(check, path, names, membership_level, competency, level)
         benefits.append(
@@ -111,9 +120,47 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
                 competency=competency,
                 level=level or "",
                 quantity=quantity,
+                per_period=per_period,
+                period_limit=period_limit,
             )
         )
+    _check_distinct_names(check, benefits)
     return benefits
+
+
+def _period_limit(check: Checker, path: str, entry: dict, quantity: int | None) -> tuple[str, int | None]:
+    """`per_period: month|term` with `limit: N` (both or neither): at most N units a period, within the quantity."""
+    per_period = entry.get("per_period")
+    limit = check.whole(entry, "limit", path, minimum=1)
+    if per_period is None and "limit" not in entry:
+        return "", None
+    if per_period is None:
+        check.problem(at(path, "per_period"), "is required with limit (month or term)")
+        return "", None
+    if check.choice(per_period, at(path, "per_period"), PERIODS, "period") is None:
+        return "", None
+    if "limit" not in entry:
+        check.problem(at(path, "limit"), "is required with per_period")
+    if quantity is None:
+        check.problem(at(path, "quantity"), "is required with per_period: the units a term")
+    elif limit is not None and limit > quantity:
+        check.problem(at(path, "limit"), f"must not exceed the quantity ({quantity}), not {show(limit)}")
+    return per_period, limit
+
+
+def _check_distinct_names(check: Checker, benefits: list[BenefitEntry]) -> None:
+    """Two offers with the same name look like one offer twice: each name says its level or competency."""
+    seen: dict[str, int] = {}
+    for i, benefit in enumerate(benefits):
+        if benefit.name is None:
+            continue
+        if benefit.name in seen:
+            check.problem(
+                at(item("benefits", i), "name"),
+                f"{show(benefit.name)} is already the name of benefits[{seen[benefit.name]}]: name offers distinctly",
+            )
+        else:
+            seen[benefit.name] = i
 
 
 def _check_entitlement(check: Checker, path: str, names: Names, membership_level: Any, competency: Any, level: Any) -> None:
@@ -149,6 +196,8 @@ def load_benefits(benefits: list[BenefitEntry], competency_ids: dict[str, int]) 
                 "competency_id": competency_ids[b.competency] if b.competency else None,
                 "level": b.level,
                 "quantity": b.quantity,
+                "per_period": b.per_period,
+                "period_limit": b.period_limit,
             }
             for b in benefits
         },

@@ -84,3 +84,23 @@ class DirectoryFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["competency"].choices = [("", _("Any competency"))] + [(c.slug, c.name) for c in competencies]
         self.fields["country"].choices = [("", _("Any country"))] + [(c, c) for c in countries]
+
+
+MAX_QUANTITY = 1_000_000
+
+
+class RedeemForm(forms.Form):
+    """How many units of an offer to redeem: a whole number from 1 (the service checks what is left)."""
+
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        error_messages={
+            "required": _("Enter a quantity."),
+            "invalid": _("Enter the quantity as a whole number."),
+            "min_value": _("Enter a quantity of at least 1."),
+            "max_value": _("That is more than any offer has: enter a smaller quantity."),
+        },
+        widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+    )

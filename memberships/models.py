@@ -25,6 +25,13 @@ class MembershipPlan(models.Model):
         return f"{self.get_level_display()} {format_money(self.price_usd)}"
 
 
+class Period(models.TextChoices):
+    """The period a benefit's limit counts in: a month of the term (from the term's start day) or the whole term."""
+
+    MONTH = "month", _("a month")
+    TERM = "term", _("a term")
+
+
 class Benefit(models.Model):
     """What a membership level, or a competency at a level, entitles an organization to."""
 
@@ -38,13 +45,21 @@ class Benefit(models.Model):
         Competency, on_delete=models.CASCADE, null=True, blank=True, related_name="benefits", verbose_name=_("competency")
     )
     level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
-    quantity = models.PositiveIntegerField(_("quantity"), null=True, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), null=True, blank=True, help_text=_("Units per term."))
+    # A per-period limit on top of the quantity: at most `period_limit` units in each period ("one a month").
+    per_period = models.CharField(_("limit period"), max_length=10, choices=Period.choices, blank=True)
+    period_limit = models.PositiveIntegerField(_("units per period"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("benefit")
         verbose_name_plural = _("benefits")
         ordering = ["slug"]
         constraints = [
+            models.CheckConstraint(
+                condition=(Q(per_period="") & Q(period_limit__isnull=True))
+                | (~Q(per_period="") & Q(period_limit__isnull=False, period_limit__gte=1, quantity__isnull=False)),
+                name="benefit_period_limit_with_its_period",
+            ),
             models.CheckConstraint(
                 condition=(Q(competency__isnull=True) & ~Q(membership_level=""))
                 | (Q(competency__isnull=False) & ~Q(level="")),
@@ -213,6 +228,8 @@ class Order(models.Model):
     membership = models.OneToOneField(
         Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="order", verbose_name=_("membership")
     )
+    # The one-time token of the review page the order was confirmed from: a second submission finds this order.
+    checkout_token = models.CharField(_("checkout token"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("order")
@@ -229,6 +246,9 @@ class Order(models.Model):
                 condition=(Q(kind="maps") & Q(benefit__isnull=False) & Q(level=""))
                 | (~Q(kind="maps") & ~Q(level="")),
                 name="order_buys_a_level_or_an_offer",
+            ),
+            models.UniqueConstraint(
+                fields=["checkout_token"], condition=~Q(checkout_token=""), name="order_checkout_token_once"
             ),
         ]
         indexes = [models.Index(fields=["organization", "created_at"])]
@@ -293,6 +313,32 @@ class BenefitAllowance(models.Model):
         return self.quantity - self.redeemed
 
 
+class BenefitPeriodUse(models.Model):
+    """How many units of an offer were redeemed in one period ([starts_on, ends_on)) of a term.
+
+    The per-period limit is enforced like the quantity: `used` moves only by a
+    conditional `UPDATE … SET used = used + n WHERE used + n <= period_limit`,
+    and the check constraint refuses any row past its limit.
+    """
+
+    allowance = models.ForeignKey(BenefitAllowance, on_delete=models.CASCADE, related_name="period_uses")
+    starts_on = models.DateField(_("period starts"))
+    ends_on = models.DateField(_("period ends"))
+    period_limit = models.PositiveIntegerField(_("units per period"))
+    used = models.PositiveIntegerField(_("used"), default=0)
+
+    class Meta:
+        verbose_name = _("offer use in a period")
+        verbose_name_plural = _("offer uses in a period")
+        constraints = [
+            models.UniqueConstraint(fields=["allowance", "starts_on"], name="one_use_row_per_offer_period"),
+            models.CheckConstraint(condition=Q(used__lte=models.F("period_limit")), name="period_use_within_limit"),
+        ]
+
+    def __str__(self):
+        return f"{self.allowance_id} {self.starts_on}: {self.used}/{self.period_limit}"
+
+
 class Redemption(models.Model):
     """One redemption of an offer, and its activation record (the code the admin uses)."""
 
@@ -306,6 +352,9 @@ class Redemption(models.Model):
         Benefit, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("benefit")
     )
     code = models.CharField(_("activation code"), max_length=40, unique=True)
+    units = models.PositiveIntegerField(_("units"), default=1)
+    # The one-time token of the confirmation page: a second submission finds this redemption.
+    request_token = models.CharField(_("confirmation token"), max_length=64, blank=True, default="")
     day = models.DateField(_("redeemed on"))
     redeemed_by = models.ForeignKey(
         Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("redeemed by")
@@ -316,6 +365,12 @@ class Redemption(models.Model):
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(units__gte=1), name="redemption_at_least_one_unit"),
+            models.UniqueConstraint(
+                fields=["request_token"], condition=~Q(request_token=""), name="redemption_token_once"
+            ),
+        ]
 
     def __str__(self):
         return self.code

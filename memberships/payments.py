@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 if TYPE_CHECKING:
     from .models import Order
@@ -30,6 +31,7 @@ class PaymentResult:
 
 class PaymentProvider(Protocol):
     name: str
+    label: str  # how the review page names the payment method, in the reader's language
 
     def charge(self, *, order: Order) -> PaymentResult:
         """Charge `order.amount_usd` for `order`; never raise for a declined payment, say so in the result."""
@@ -40,6 +42,7 @@ class SimulatedProvider:
     """Approves every charge, with a reference made from the order; `decline=True` declines them all (tests)."""
 
     name = "simulated"
+    label = gettext_lazy("Simulated card payment (a demonstration: no money moves)")
 
     def __init__(self, *, decline: bool = False):
         self.decline = decline

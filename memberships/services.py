@@ -10,12 +10,16 @@ day. A refusal raises with the reason and writes nothing.
 import datetime
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from competencies.models import Employee, Level, Organization
@@ -23,7 +27,17 @@ from competencies.statuses import reevaluate_on_commit
 
 from .benefits import entitlements, sold_benefit
 from .eligibility import Decision, MembershipState, membership_state
-from .models import Benefit, BenefitAllowance, BenefitSubscription, Membership, Order, Redemption, Referral
+from .models import (
+    Benefit,
+    BenefitAllowance,
+    BenefitPeriodUse,
+    BenefitSubscription,
+    Membership,
+    Order,
+    Period,
+    Redemption,
+    Referral,
+)
 from .outbox import email_enqueue
 from .payments import PaymentProvider, payment_provider
 from .tasks import deliver_on_commit
@@ -46,6 +60,14 @@ class ReferralRefused(Refused):
     pass
 
 
+class AlreadyDone(Refused):
+    """A confirmation submitted twice: the first one's order or redemption, and nothing done again."""
+
+    def __init__(self, done, message: str):
+        super().__init__(message)
+        self.done = done
+
+
 # ---------------------------------------------------------------------------
 # Purchases: an order, the payment step, then the term (in one transaction)
 
@@ -66,20 +88,31 @@ def _checkout(
     benefit: Benefit | None = None,
     decide: Callable[[MembershipState], Decision],
     fulfil: Callable[[Order, Decision], None],
+    token: str = "",
+    reviewed_price: Decimal | None = None,
 ) -> Order:
     """Check the rule on the day, write a pending order, charge it, and on payment create what it buys.
 
     Refused: raises `PurchaseRefused` and writes nothing. Declined: the
     order is kept as `failed` with the reason, and nothing else is written.
     Paid: the order turns `paid` and `fulfil` creates the term in the same
-    transaction, so a term never exists without its paid order.
+    transaction, so a term never exists without its paid order; the receipt
+    is queued to the buyer in their language. A `token` (the review page's)
+    places one order: the same token again raises `AlreadyDone` with that
+    order and charges nothing (the lock serialises the two submissions, the
+    unique constraint on `checkout_token` backs it). A `reviewed_price` other
+    than the price on the day refuses: the buyer confirms what they saw.
     """
     provider = provider or payment_provider()
     with transaction.atomic():
         _lock(organization)
+        if token and (done := Order.objects.filter(organization=organization, checkout_token=token).first()):
+            raise AlreadyDone(done, _("This order was already placed: it was charged once, not again."))
         decision = decide(membership_state(organization, day=day))
         if not decision.allowed:
             raise PurchaseRefused(decision.reason)
+        if reviewed_price is not None and reviewed_price != decision.price_usd:
+            raise PurchaseRefused(_("The price changed since you reviewed the order: review it again."))
         order = Order.objects.create(
             organization=organization,
             kind=kind,
@@ -90,19 +123,47 @@ def _checkout(
             created_by=by,
             replaces=decision.replaces,
             provider=provider.name,
+            checkout_token=token,
         )
-        result = provider.charge(order=order)
-        if not result.paid:
-            order.status = Order.Status.FAILED
-            order.failure_reason = result.error or _("The payment was declined.")
-            order.save(update_fields=["status", "failure_reason"])
-            return order
-        order.status = Order.Status.PAID
-        order.reference = result.reference
-        order.paid_at = timezone.now()
-        fulfil(order, decision)
-        order.save(update_fields=["status", "reference", "paid_at", "membership"])
+        _charge(order, provider, lambda: fulfil(order, decision))
     return order
+
+
+def _charge(order: Order, provider: PaymentProvider, fulfil: Callable[[], None]) -> None:
+    """Charge the pending order: declined, it turns `failed` with the reason; paid, it turns `paid`, `fulfil`
+    creates what it buys and the receipt is queued (all in the caller's transaction)."""
+    result = provider.charge(order=order)
+    if not result.paid:
+        order.status = Order.Status.FAILED
+        order.failure_reason = result.error or _("The payment was declined.")
+        order.save(update_fields=["status", "failure_reason"])
+        return
+    order.status = Order.Status.PAID
+    order.reference = result.reference
+    order.paid_at = timezone.now()
+    fulfil()
+    order.save(update_fields=["status", "reference", "paid_at", "membership"])
+    receipt_send(order=order)
+
+
+def receipt_send(*, order: Order) -> None:
+    """A paid order's receipt is emailed to whoever placed it, in their language, once (keyed by the order).
+
+    Queued in the paying transaction (a row first); delivered after commit.
+    Nobody to send to (an order placed by no one, or without an email): nothing.
+    """
+    buyer = order.created_by
+    if order.status != Order.Status.PAID or buyer is None or not buyer.email:
+        return
+    url = getattr(settings, "SITE_URL", "").rstrip("/") + reverse("dashboard:order", args=[order.pk])
+    email = email_enqueue(
+        key=f"receipt:{order.pk}",
+        to_email=buyer.email,
+        template="receipt",
+        context={"order": order, "organization": order.organization, "buyer": buyer, "receipt_url": url},
+        language=buyer.language or "en",
+    )
+    deliver_on_commit([email.pk])
 
 
 def _new_term(source: str, level: str, day: datetime.date) -> Callable[[Order, Decision], None]:
@@ -122,7 +183,8 @@ def _new_term(source: str, level: str, day: datetime.date) -> Callable[[Order, D
 
 
 def membership_buy(
-    *, organization: Organization, level: str, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None
+    *, organization: Organization, level: str, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
+    token: str = "", reviewed_price: Decimal | None = None,
 ) -> Order:
     """Buy Silver: allowed on D only if O's effective level is at least silver in at least one competency on D.
     Buy Gold: at least one competency at gold. Otherwise refuse with the reason.
@@ -135,13 +197,15 @@ def membership_buy(
     if level not in (Level.SILVER, Level.GOLD):
         raise PurchaseRefused(_("Choose Silver or Gold."))
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, kind=Order.Kind.BUY, level=level,
+        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        kind=Order.Kind.BUY, level=level,
         decide=lambda state: state.buy(level), fulfil=_new_term(Membership.Source.PURCHASE, level, day),
     )
 
 
 def membership_upgrade(
-    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None
+    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
+    token: str = "", reviewed_price: Decimal | None = None,
 ) -> Order:
     """Upgrade Silver → Gold during a term: allowed with a gold achievement; the Gold term starts that day.
     Upgrade price: Silver → Gold costs the Gold fee less 25%, as Microsoft charged.
@@ -157,7 +221,8 @@ def membership_upgrade(
         Membership.objects.filter(pk=silver.pk).update(ends_on=day, superseded_by=order.membership)
 
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, kind=Order.Kind.UPGRADE, level=Level.GOLD,
+        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        kind=Order.Kind.UPGRADE, level=Level.GOLD,
         decide=lambda state: state.upgrade(), fulfil=fulfil,
     )
 
@@ -169,6 +234,8 @@ def membership_renew(
     day: datetime.date,
     level: str | None = None,
     provider: PaymentProvider | None = None,
+    token: str = "",
+    reviewed_price: Decimal | None = None,
 ) -> Order:
     """Renew: from 90 days before the anniversary (the term's end) until 30 days after it (grace: benefits
     continue, competencies are no longer displayed), only if the organization qualifies again at that level
@@ -186,13 +253,15 @@ def membership_renew(
         raise PurchaseRefused(_("There is no membership to renew: buy one."))
     target = level or latest.level
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, kind=Order.Kind.RENEW, level=target,
+        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        kind=Order.Kind.RENEW, level=target,
         decide=lambda state: state.renew(target), fulfil=_new_term(Membership.Source.RENEWAL, target, day),
     )
 
 
 def maps_buy(
-    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None
+    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
+    token: str = "", reviewed_price: Decimal | None = None,
 ) -> Order:
     """MAPS (Microsoft Action Pack subscription) is sold on the Benefits page: USD 475 a year for about
     USD 20,000 worth of internal-use rights, at the Silver level and above.
@@ -211,7 +280,8 @@ def maps_buy(
         )
 
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, kind=Order.Kind.MAPS, benefit=benefit,
+        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        kind=Order.Kind.MAPS, benefit=benefit,
         decide=lambda state: state.buy_offer(benefit), fulfil=fulfil,
     )
 
@@ -226,22 +296,61 @@ def activation_code() -> str:
     return "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4)) for _ in range(4))
 
 
+def _units(units) -> int:
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise RedemptionRefused(_("Enter the quantity as a whole number."))
+    if units < 1:
+        raise RedemptionRefused(_("Enter a quantity of at least 1."))
+    return units
+
+
 @transaction.atomic
 def benefit_redeem(
-    *, organization: Organization, benefit: Benefit, by: Employee | None, day: datetime.date
+    *, organization: Organization, benefit: Benefit, by: Employee | None, day: datetime.date, units: int = 1,
+    token: str = "",
 ) -> Redemption:
-    """Admins redeem an offer the organization is entitled to and get its activation record (a code).
+    """Admins redeem `units` of an offer the organization is entitled to and get its activation record (a code).
 
     docs/design.md: "what a membership level or a competency at a level entitles
     the organization to, with a quantity that redemptions may not exceed".
     The quantity is per term (the term whose benefits apply on D, grace
-    included). The DATABASE enforces it: `redeemed` moves by one conditional
-    `UPDATE … SET redeemed = redeemed + 1 WHERE redeemed < quantity`, and a
-    check constraint refuses any row past its quantity, so concurrent
-    redemptions of the last unit cannot both succeed.
+    included); a per-period limit ("one a month") caps the units of each
+    period of the term on top of it (docs/rules.md, "Benefit limits"). The
+    DATABASE enforces both: `redeemed` (and the period's `used`) move by one
+    conditional `UPDATE … SET redeemed = redeemed + n WHERE redeemed + n <=
+    quantity`, and check constraints refuse any row past its quantity or
+    limit, so concurrent redemptions of the last unit cannot both succeed.
+    A `token` (the confirmation page's) redeems once: the same token again
+    raises `AlreadyDone` with the first redemption.
     """
+    units = _units(units)
+    _lock(organization)
+    if token and (done := Redemption.objects.filter(organization=organization, request_token=token).first()):
+        raise AlreadyDone(done, _("This redemption was already confirmed: nothing more was redeemed."))
     found = entitlements(organization, day=day)
     offer = found.offer(benefit.pk)
+    _check_redeemable(found, offer, benefit, units)
+    allowance, _created = BenefitAllowance.objects.get_or_create(
+        organization=organization, benefit=benefit, membership=found.term, defaults={"quantity": offer.quantity}
+    )
+    taken = BenefitAllowance.objects.filter(pk=allowance.pk, redeemed__lte=F("quantity") - units).update(
+        redeemed=F("redeemed") + units
+    )
+    if not taken:
+        allowance.refresh_from_db(fields=["redeemed"])
+        raise RedemptionRefused(
+            _("Only %(remaining)s of %(offer)s remain this term.") % {"remaining": allowance.remaining, "offer": benefit.name}
+        )
+    if offer.period is not None:
+        _take_from_period(allowance, offer, benefit, units)
+    allowance.refresh_from_db(fields=["redeemed"])
+    return Redemption.objects.create(
+        allowance=allowance, organization=organization, benefit=benefit, code=activation_code(), day=day,
+        redeemed_by=by, units=units, request_token=token,
+    )
+
+
+def _check_redeemable(found, offer, benefit: Benefit, units: int) -> None:
     if found.term is None:
         raise RedemptionRefused(_("Offers come with an active Silver or Gold membership."))
     if offer is None:
@@ -250,20 +359,34 @@ def benefit_redeem(
         raise RedemptionRefused(_("%(offer)s is bought, not redeemed.") % {"offer": benefit.name})
     if offer.quantity is None:
         raise RedemptionRefused(_("%(offer)s has nothing to redeem.") % {"offer": benefit.name})
-    allowance, _created = BenefitAllowance.objects.get_or_create(
-        organization=organization, benefit=benefit, membership=found.term, defaults={"quantity": offer.quantity}
-    )
-    taken = BenefitAllowance.objects.filter(pk=allowance.pk, redeemed__lt=F("quantity")).update(
-        redeemed=F("redeemed") + 1
-    )
-    if not taken:
+    if offer.remaining == 0:
         raise RedemptionRefused(
             _("All %(quantity)s of %(offer)s have been redeemed this term.")
-            % {"quantity": allowance.quantity, "offer": benefit.name}
+            % {"quantity": offer.quantity, "offer": benefit.name}
         )
-    allowance.refresh_from_db(fields=["redeemed"])
-    return Redemption.objects.create(
-        allowance=allowance, organization=organization, benefit=benefit, code=activation_code(), day=day, redeemed_by=by
+    if units > offer.remaining:
+        raise RedemptionRefused(
+            _("Only %(remaining)s of %(offer)s remain this term.") % {"remaining": offer.remaining, "offer": benefit.name}
+        )
+
+
+def _take_from_period(allowance: BenefitAllowance, offer, benefit: Benefit, units: int) -> None:
+    """Count `units` against the period's limit, or refuse (the caller's transaction then undoes the term's count)."""
+    starts_on, ends_on = offer.period
+    use, _created = BenefitPeriodUse.objects.get_or_create(
+        allowance=allowance, starts_on=starts_on, defaults={"ends_on": ends_on, "period_limit": benefit.period_limit}
+    )
+    taken = BenefitPeriodUse.objects.filter(pk=use.pk, used__lte=F("period_limit") - units).update(used=F("used") + units)
+    if taken:
+        return
+    use.refresh_from_db(fields=["used"])
+    left = max(use.period_limit - use.used, 0)
+    if benefit.per_period == Period.MONTH:
+        message = _("%(offer)s: at most %(limit)s a month, %(left)s left this month; the next month starts on %(day)s.")
+    else:
+        message = _("%(offer)s: at most %(limit)s a term, %(left)s left.")
+    raise RedemptionRefused(
+        message % {"offer": benefit.name, "limit": use.period_limit, "left": left, "day": date_format(ends_on)}
     )
 
 

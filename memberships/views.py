@@ -1,44 +1,44 @@
-"""Dashboard pages about the membership, benefits and the marketing profile, and the public directory.
+"""Dashboard pages about the membership, benefits and the marketing profile (the public directory:
+`directory_views`).
 
 Thin: an access check, a selector or a service, a template. Every action is
 POST-only with CSRF, re-checks its rule on the day in the service, and on a
 refusal re-renders the page with the reason (status 400) having changed
-nothing. Access: another organization's ids (in the URL or a form field)
-get 404; an action on one's own organization by a non-admin gets 403.
+nothing. A purchase or a redemption is a GET review page, then a POST
+confirm carrying the page's one-time token (`memberships.checkout`).
+Access: another organization's ids (in the URL or a form field) get 404;
+an action on one's own organization by a non-admin gets 403.
 """
 
 import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from competencies.formatting import format_money
-from competencies.models import Competency, Level, Organization
+from competencies.models import Level, Organization
 from competencies.selectors import achieved_competencies, invitations_received, is_organization_admin
 from competencies.views import organization_or_404, request_organization
 
 from . import services
 from .activity_feed import activity_feed
 from .benefits import entitlements, sold_benefit, subscription_on
-from .directory import directory_listings, filter_listings, listed_profile
+from .checkout import checkout_review, token_issue, token_read
+from .directory import listed_profile
+from .directory_views import directory, partner_profile  # noqa: F401 (the URL map names them here)
 from .eligibility import membership_state
-from .forms import DirectoryFilterForm, ProfileForm, ReferralForm
+from .forms import ProfileForm, RedeemForm
 from .models import Benefit, MembershipPlan, Order, Redemption, Referral
-from .terms import grace_ends_on, membership_on, renewal_opens_on, upgrade_price
+from .terms import grace_ends_on, latest_membership, membership_on, renewal_opens_on, upgrade_price
 
 ONE_DAY = datetime.timedelta(days=1)
-DIRECTORY_PAGE_SIZE = 25
-REFERRALS_PER_IP_PER_HOUR = 5
 
 
 @login_required
@@ -162,40 +162,94 @@ def _after_order(request, order: Order):
         messages.error(request, _("The payment failed: %(reason)s Nothing was bought.") % {"reason": order.failure_reason})
 
 
-def _membership_action(request, action):
-    organization = _action_organization(request)
-    day = timezone.localdate()
-    try:
-        order = action(organization=organization, by=request.user, day=day)
-    except services.Refused as exc:
-        messages.error(request, str(exc))
-        return _membership_page(request, organization, day=day, status=400)
-    _after_order(request, order)
-    return redirect("dashboard:membership")
+CHECKOUT_SERVICES = {
+    "buy": services.membership_buy, "upgrade": services.membership_upgrade, "renew": services.membership_renew,
+    "maps": services.maps_buy,
+}
 
 
-@login_required
-@require_POST
-def membership_buy(request):
-    level = request.POST.get("level", "")
-    return _membership_action(
-        request, lambda **kw: services.membership_buy(level=level, **kw)
+def _review_page(request, organization: Organization, *, action: str, level: str, day: datetime.date, status=200):
+    review = checkout_review(organization=organization, action=action, level=level, day=day)
+    if review is None:
+        status = 400
+        messages.error(request, _("Choose Silver or Gold."))
+    is_admin = is_organization_admin(request.user, organization)
+    token = ""
+    if review is not None and review.decision.allowed and is_admin:
+        token = token_issue(organization=organization, action=action, what=review.what, price=review.decision.price_usd)
+    back = "dashboard:benefits" if action == "maps" else "dashboard:membership"
+    return render(
+        request,
+        "memberships/checkout.html",
+        {"organization": organization, "review": review, "token": token, "is_admin": is_admin, "today": day,
+         "url": CHECKOUT_URLS[action], "back": back},
+        status=status,
     )
 
 
+CHECKOUT_URLS = {"buy": "dashboard:membership-buy", "upgrade": "dashboard:membership-upgrade",
+                 "renew": "dashboard:membership-renew", "maps": "dashboard:maps-buy"}
+
+
+def _checkout(request, action: str):
+    """GET: the review page (what, price, term, what it unlocks, how it is paid). POST: the confirm.
+
+    The confirm needs the review page's token: without it (or with an
+    expired or forged one) the review is shown again, 400, nothing charged;
+    with a token already used, the order it placed is shown and nothing is
+    charged again.
+    """
+    day = timezone.localdate()
+    level = (request.GET if request.method == "GET" else request.POST).get("level", "")
+    if action == "upgrade":
+        level = Level.GOLD
+    if request.method == "GET":
+        return _review_page(request, organization_or_404(request), action=action, level=level, day=day)
+    organization = _action_organization(request)
+    what = (sold_benefit().slug if sold_benefit() else "") if action == "maps" else level
+    if action == "renew" and not level:
+        level = what = _renew_default_level(organization)
+    confirmation = token_read(request.POST.get("token", ""), organization=organization, action=action, what=what)
+    if confirmation is None:
+        messages.error(request, _("Review the order, then confirm it: nothing was charged."))
+        return _review_page(request, organization, action=action, level=level, day=day, status=400)
+    extra = {} if action in ("upgrade", "maps") else {"level": level}
+    try:
+        order = CHECKOUT_SERVICES[action](
+            organization=organization, by=request.user, day=day, token=confirmation.nonce,
+            reviewed_price=confirmation.price, **extra,
+        )
+    except services.AlreadyDone as exc:
+        messages.info(request, str(exc))
+        return redirect("dashboard:order", pk=exc.done.pk)
+    except services.Refused as exc:
+        messages.error(request, str(exc))
+        return _review_page(request, organization, action=action, level=level, day=day, status=400)
+    _after_order(request, order)
+    return redirect("dashboard:order", pk=order.pk)
+
+
+def _renew_default_level(organization: Organization) -> str:
+    latest = latest_membership(organization)
+    return latest.level if latest else ""
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
+def membership_buy(request):
+    return _checkout(request, "buy")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def membership_upgrade(request):
-    return _membership_action(request, services.membership_upgrade)
+    return _checkout(request, "upgrade")
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def membership_renew(request):
-    level = request.POST.get("level") or None
-    if level not in (None, Level.SILVER, Level.GOLD):
-        level = "unknown"
-    return _membership_action(request, lambda **kw: services.membership_renew(level=level, **kw))
+    return _checkout(request, "renew")
 
 
 @login_required
@@ -229,7 +283,9 @@ def _benefits_page(request, organization: Organization, *, day: datetime.date, s
             "maps": maps,
             "maps_decision": state.buy_offer(maps) if state else None,
             "maps_subscription": subscription_on(organization, maps, day=day) if maps else None,
-            "redemptions": list(Redemption.objects.filter(organization=organization).select_related("benefit", "redeemed_by")[:20]),
+            "redemptions": list(
+                Redemption.objects.filter(organization=organization).select_related("benefit", "redeemed_by")[:20]
+            ),
             "is_admin": is_organization_admin(request.user, organization),
         },
         status=status,
@@ -244,32 +300,73 @@ def benefits(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def maps_buy(request):
-    organization = _action_organization(request)
-    day = timezone.localdate()
-    try:
-        order = services.maps_buy(organization=organization, by=request.user, day=day)
-    except services.Refused as exc:
-        messages.error(request, str(exc))
-        return _benefits_page(request, organization, day=day, status=400)
-    _after_order(request, order)
-    return redirect("dashboard:benefits")
+    return _checkout(request, "maps")
+
+
+def _redeem_page(request, organization: Organization, benefit: Benefit, *, day: datetime.date, form, status=200):
+    """The confirmation step of a redemption: the offer, how many units, what is left; a confirm button."""
+    offer = entitlements(organization, day=day).offer(benefit.pk)
+    is_admin = is_organization_admin(request.user, organization)
+    units = form.cleaned_data["quantity"] if form.is_bound and form.is_valid() else None
+    if units is not None and offer is not None and offer.redeemable and units > offer.available:
+        form.add_error("quantity", _("Only %(remaining)s of %(offer)s remain this term.")
+                       % {"remaining": offer.available, "offer": benefit.name})
+        units, status = None, 400
+    token = ""
+    if is_admin and offer is not None and offer.redeemable and units is not None:
+        token = token_issue(organization=organization, action="redeem", what=f"{benefit.slug}:{units}", price=None)
+    return render(
+        request,
+        "memberships/redeem.html",
+        {"organization": organization, "benefit": benefit, "offer": offer, "form": form, "units": units,
+         "token": token, "is_admin": is_admin, "today": day},
+        status=status,
+    )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def benefit_redeem(request, slug: str):
+    """GET (`?quantity=N`): confirm redeeming N units. POST (quantity and the page's token): redeem them.
+
+    A quantity that is not a whole number from 1 to what is left, or a
+    confirm without its token, shows the page again (400) with the reason,
+    nothing redeemed; the same token twice redeems once.
+    """
+    day = timezone.localdate()
+    if request.method != "POST":
+        organization = organization_or_404(request)
+        benefit = get_object_or_404(Benefit, slug=slug)
+        form = RedeemForm(request.GET if "quantity" in request.GET else None)
+        status = 400 if form.is_bound and not form.is_valid() else 200
+        return _redeem_page(request, organization, benefit, day=day, form=form, status=status)
     organization = _action_organization(request)
     benefit = get_object_or_404(Benefit, slug=slug)
-    day = timezone.localdate()
+    form = RedeemForm(request.POST)
+    if not form.is_valid():
+        return _redeem_page(request, organization, benefit, day=day, form=form, status=400)
+    units = form.cleaned_data["quantity"]
+    what = f"{benefit.slug}:{units}"
+    confirmation = token_read(request.POST.get("token", ""), organization=organization, action="redeem", what=what)
+    if confirmation is None:
+        messages.error(request, _("Check the quantity, then confirm: nothing was redeemed."))
+        return _redeem_page(request, organization, benefit, day=day, form=form, status=400)
     try:
-        redemption = services.benefit_redeem(organization=organization, benefit=benefit, by=request.user, day=day)
+        redemption = services.benefit_redeem(
+            organization=organization, benefit=benefit, by=request.user, day=day, units=units, token=confirmation.nonce
+        )
+    except services.AlreadyDone as exc:
+        messages.info(request, str(exc))
+        return redirect("dashboard:redemption", pk=exc.done.pk)
     except services.Refused as exc:
         messages.error(request, str(exc))
-        return _benefits_page(request, organization, day=day, status=400)
+        return _redeem_page(request, organization, benefit, day=day, form=form, status=400)
     messages.success(
-        request, _("%(offer)s redeemed: activation code %(code)s.") % {"offer": benefit.name, "code": redemption.code}
+        request,
+        _("%(offer)s redeemed: activation code %(code)s.")
+        % {"offer": benefit.name if units == 1 else f"{units} × {benefit.name}", "code": redemption.code},
     )
     return redirect("dashboard:redemption", pk=redemption.pk)
 
@@ -316,109 +413,5 @@ def profile(request):
         request,
         "memberships/profile.html",
         {"organization": organization, "form": form, "is_admin": is_admin, "listed": listed},
-        status=status,
-    )
-
-
-# ---------------------------------------------------------------------------
-# The public directory
-
-
-@require_safe
-def directory(request):
-    day = timezone.localdate()
-    competencies = list(Competency.objects.order_by("center__position", "position", "name"))
-    everyone = directory_listings(day=day)
-    countries = sorted({item.country for item in everyone if item.country})
-    form = DirectoryFilterForm(request.GET or None, competencies=competencies, countries=countries)
-    chosen = form.cleaned_data if form.is_valid() else {}
-    by_slug = {c.slug: c for c in competencies}
-    competency = by_slug.get(chosen.get("competency") or "")
-    level = chosen.get("level") or None
-    country = chosen.get("country") or None
-    listings = filter_listings(everyone, competency_id=competency.pk if competency else None, level=level, country=country)
-    page = Paginator(listings, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    organizations = Organization.objects.in_bulk([item.organization_id for item in page])
-    by_id = {c.pk: c for c in competencies}
-    rows = []
-    for item in page:
-        shown = sorted(
-            ((by_id[cid], level_) for cid, level_ in item.levels.items() if cid in by_id),
-            key=lambda pair: (-1 if pair[1] == Level.GOLD else 0, pair[0].name),
-        )
-        rows.append({"organization": organizations[item.organization_id], "competencies": shown})
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "partners/directory.html",
-        {"form": form, "page": page, "rows": rows, "today": day, "query": query.urlencode(), "total": len(listings)},
-    )
-
-
-def _throttled(request) -> bool:
-    """At most a few referral requests an hour from one address (the cache counts them)."""
-    address = request.META.get("REMOTE_ADDR", "")
-    key = f"referral-throttle:{address}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=3600)
-        count = 1
-    return count > REFERRALS_PER_IP_PER_HOUR
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-def partner_profile(request, mpn_id: str):
-    """A partner's public profile with Silver/Gold badges of its DISPLAYED competencies, and the referral form.
-
-    404 unless the directory lists the partner (a public profile and at
-    least one displayed competency).
-    """
-    day = timezone.localdate()
-    found = listed_profile(mpn_id, day=day)
-    if found is None:
-        raise Http404("No such partner in the directory.")
-    organization, levels = found
-    form = ReferralForm()
-    status = 200
-    if request.method == "POST":
-        form = ReferralForm(request.POST)
-        if form.is_bot:
-            # Say nothing a bot could learn from: the same thanks, and nothing stored.
-            messages.success(request, _("Thank you: %(name)s will contact you.") % {"name": organization.name})
-            return redirect("partner", mpn_id=mpn_id)
-        if form.is_valid():
-            if _throttled(request):
-                form.add_error(None, _("Too many requests from your network: please try again in an hour."))
-            else:
-                try:
-                    services.referral_create(
-                        organization=organization,
-                        name=form.cleaned_data["name"],
-                        email=form.cleaned_data["email"],
-                        need=form.cleaned_data["need"],
-                        day=day,
-                        language=translation.get_language() or "en",
-                        dashboard_url=request.build_absolute_uri(reverse("dashboard:membership")),
-                    )
-                except services.Refused as exc:
-                    form.add_error(None, str(exc))
-                else:
-                    messages.success(request, _("Thank you: %(name)s will contact you.") % {"name": organization.name})
-                    return redirect("partner", mpn_id=mpn_id)
-        status = 400
-        form.data = form.data.copy()
-        form.data["started"] = ReferralForm.stamp()  # a fresh stamp: the next try is timed from now
-    competencies = Competency.objects.in_bulk(list(levels))
-    shown = sorted(
-        ((competencies[cid], level) for cid, level in levels.items() if cid in competencies),
-        key=lambda pair: (-1 if pair[1] == Level.GOLD else 0, pair[0].name),
-    )
-    return render(
-        request,
-        "partners/profile.html",
-        {"organization": organization, "competencies": shown, "form": form, "today": day},
         status=status,
     )

@@ -13,6 +13,7 @@ from memberships.benefits import entitlements
 from memberships.models import BenefitAllowance, BenefitSubscription, Order, Redemption
 from memberships.services import RedemptionRefused, benefit_redeem
 
+from .confirming import confirm
 from .factories import (
     BenefitFactory,
     CompetencyFactory,
@@ -177,7 +178,8 @@ def test_the_page_lists_maps_and_each_offer_with_its_quantity(client, admin, sil
 @time_machine.travel(NOW, tick=False)
 def test_an_admin_redeems_and_sees_the_activation_record(client, admin, silver_member, catalog):
     client.force_login(admin)
-    response = client.post(reverse("dashboard:redeem", args=["support-silver"]), {"organization": admin_org(admin)})
+    url = reverse("dashboard:redeem", args=["support-silver"])
+    response = confirm(client, url, {"organization": admin_org(admin), "quantity": 1}, {"quantity": 1})
     redemption = Redemption.objects.get()
     assert response.status_code == 302 and response.url == reverse("dashboard:redemption", args=[redemption.pk])
     page = client.get(response.url).content.decode()
@@ -189,10 +191,13 @@ def test_a_redemption_past_the_quantity_is_refused_on_the_page(client, admin, si
     client.force_login(admin)
     url = reverse("dashboard:redeem", args=["support-silver"])
     for _ in range(2):
-        client.post(url, {"organization": admin_org(admin)})
-    response = client.post(url, {"organization": admin_org(admin)})
+        confirm(client, url, {"organization": admin_org(admin), "quantity": 1}, {"quantity": 1})
+    assert "Nothing is left to redeem this term" in client.get(url, {"quantity": 1}).content.decode()
+    response = client.post(url, {"organization": admin_org(admin), "quantity": 1, "token": "forged"})
     assert response.status_code == 400
-    assert "All 2 of Support incidents have been redeemed this term" in response.content.decode()
+    with pytest.raises(RedemptionRefused) as refused:
+        benefit_redeem(organization=admin.administered_organizations.get(), benefit=catalog["support"], by=admin, day=D)
+    assert "All 2 of Support incidents have been redeemed this term" in str(refused.value)
     assert Redemption.objects.count() == 2
 
 
@@ -221,11 +226,12 @@ def test_another_organizations_ids_get_404(client, admin, silver_member, catalog
 @time_machine.travel(NOW, tick=False)
 def test_an_admin_subscribes_to_maps(client, admin, silver_member, catalog):
     client.force_login(admin)
-    response = client.post(reverse("dashboard:maps-buy"), {"organization": admin_org(admin)}, follow=True)
+    response = confirm(client, reverse("dashboard:maps-buy"), {"organization": admin_org(admin)}, follow=True)
     assert "Paid USD 475" in response.content.decode()
     sub = BenefitSubscription.objects.get()
     assert (sub.starts_on, sub.ends_on) == (D, datetime.date(2027, 11, 23))
-    assert "Subscribed" in response.content.decode()
+    assert "Receipt for order" in response.content.decode()
+    assert "Subscribed" in client.get(reverse("dashboard:benefits")).content.decode()
 
 
 def test_maps_refused_on_the_page_without_a_membership(client, admin, catalog):
@@ -236,9 +242,12 @@ def test_maps_refused_on_the_page_without_a_membership(client, admin, catalog):
     assert Order.objects.count() == 0
 
 
-def test_redeeming_needs_post(client, admin, silver_member):
+@time_machine.travel(NOW, tick=False)
+def test_it_asks_for_confirmation_before_redeeming(client, admin, silver_member, catalog):
     client.force_login(admin)
-    assert client.get(reverse("dashboard:redeem", args=["support-silver"])).status_code == 405
+    page = client.get(reverse("dashboard:redeem", args=["support-silver"]), {"quantity": 2})
+    assert page.status_code == 200 and "Redeem 2 × Support incidents? This cannot be undone." in page.content.decode()
+    assert Redemption.objects.count() == 0
 
 
 def admin_org(admin):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from memberships.models import Membership, Order
 from memberships.services import benefit_redeem
 
+from .confirming import confirm
 from .factories import (
     BenefitFactory,
     MembershipFactory,
@@ -84,8 +85,10 @@ def test_it_shows_the_upgrade_price(client, admin, org, cloud):
 def test_an_admin_buys_silver(client, admin, org, cloud):
     certified_employee(org, "70-533")
     client.force_login(admin)
-    response = client.post(reverse("dashboard:membership-buy"), {"organization": org.mpn_id, "level": "silver"})
-    assert response.status_code == 302 and response.url == reverse("dashboard:membership")
+    url = reverse("dashboard:membership-buy")
+    response = confirm(client, url, {"organization": org.mpn_id, "level": "silver"}, {"level": "silver"})
+    order = Order.objects.get()
+    assert response.status_code == 302 and response.url == reverse("dashboard:order", args=[order.pk])
     m = Membership.objects.get()
     assert (m.organization, m.level, m.starts_on, m.ends_on) == (org, "silver", D, datetime.date(2027, 11, 23))
     body = client.get(response.url).content.decode()
@@ -114,7 +117,8 @@ def test_an_admin_renews_in_the_window(client, admin, org, cloud):
     certified_employee(org, "70-533")
     MembershipFactory(organization=org, level="silver", purchased_on=datetime.date(2025, 12, 1))
     client.force_login(admin)
-    response = client.post(reverse("dashboard:membership-renew"), {"organization": org.mpn_id, "level": "silver"})
+    url = reverse("dashboard:membership-renew")
+    response = confirm(client, url, {"organization": org.mpn_id, "level": "silver"}, {"level": "silver"})
     assert response.status_code == 302
     renewed = Membership.objects.latest("starts_on")
     assert (renewed.starts_on, renewed.ends_on) == (datetime.date(2026, 12, 1), datetime.date(2027, 12, 1))
@@ -125,7 +129,7 @@ def test_an_admin_upgrades(client, admin, org, cloud):
     certified_employee(org, "70-533")
     MembershipFactory(organization=org, level="silver", purchased_on=datetime.date(2026, 3, 1))
     client.force_login(admin)
-    response = client.post(reverse("dashboard:membership-upgrade"), {"organization": org.mpn_id}, follow=True)
+    response = confirm(client, reverse("dashboard:membership-upgrade"), {"organization": org.mpn_id}, follow=True)
     assert "Paid USD 3,547.50" in response.content.decode()
     assert Membership.objects.get(level="gold").starts_on == D
 
@@ -161,10 +165,12 @@ def test_another_organizations_order_gets_404(client, admin, outsider, org, othe
     assert "SIM-" in client.get(reverse("dashboard:order", args=[theirs.pk])).content.decode()
 
 
-def test_actions_are_post_only(client, admin):
+def test_review_pages_charge_nothing(client, admin, org, cloud):
+    certified_employee(org, "70-533")
     client.force_login(admin)
-    for name in ["membership-buy", "membership-upgrade", "membership-renew"]:
-        assert client.get(reverse(f"dashboard:{name}")).status_code == 405
+    for name, query in [("membership-buy", {"level": "silver"}), ("membership-upgrade", {}), ("membership-renew", {})]:
+        assert client.get(reverse(f"dashboard:{name}"), query).status_code in (200, 400)
+    assert counts() == (0, 0)
 
 
 def test_actions_need_a_sign_in(client, org):

@@ -303,3 +303,19 @@ def test_a_removal_or_withdrawal_naming_another_organization_in_the_form_is_404(
                        {"organization": other_org.mpn_id}).status_code == 404
     assert client.post(reverse("dashboard:invitation-withdraw", args=[mine.pk]), {}).status_code == 404
     assert Association.objects.get(employee=teammate).ends_on is None and Invitation.objects.get().state == "pending"
+
+
+def test_withdrawing_an_invitation_asks_for_confirmation_first(client, admin, org):
+    from competencies.models import Invitation
+
+    from .factories import InvitationFactory
+
+    invitation = InvitationFactory(organization=org, email="new.hire@example.com", invited_by=admin)
+    client.force_login(admin)
+    page = client.get(reverse("dashboard:invitation-withdraw", args=[invitation.pk]))
+    assert page.status_code == 200 and "Withdraw the invitation to new.hire@example.com?" in page.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.state == Invitation.State.PENDING
+    response = client.post(reverse("dashboard:invitation-withdraw", args=[invitation.pk]), {"organization": org.mpn_id})
+    invitation.refresh_from_db()
+    assert response.status_code == 302 and invitation.state == Invitation.State.WITHDRAWN

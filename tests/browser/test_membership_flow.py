@@ -59,13 +59,17 @@ def test_an_admin_buys_silver_and_the_organization_appears_in_the_directory(page
     screenshot(page, "membership-before-purchase")
 
     page.click("button:has-text('Buy Silver')")
-    page.wait_for_url("**/dashboard/membership/")
+    page.wait_for_url("**/dashboard/membership/buy/?level=silver")
+    page.click("button:has-text('Confirm and pay')")
+    page.wait_for_url("**/dashboard/membership/orders/*/")
     assert "Paid USD 1,670" in page.locator(".banner.success").inner_text()
+    page.goto(page.base_url + "/dashboard/membership/")
     assert "Silver" in page.locator("#current").inner_text()
     screenshot(page, "membership-silver")
 
     page.goto(page.base_url + "/dashboard/membership/benefits/")
     page.locator("tr[data-offer=azure-credits-silver] button:has-text('Redeem')").click()
+    page.click("button:has-text('Confirm: redeem 1')")
     page.wait_for_url("**/benefits/redemptions/*/")
     assert "1 of 12" in page.locator("main").inner_text()
     screenshot(page, "activation-record")
