@@ -53,7 +53,7 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
 
 def token_find(raw: str) -> ApiToken | None:
     """The live token `raw` is, or None (unknown, malformed, wrong secret, revoked)."""
-    parts = raw.split("_")
+    parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
     token = ApiToken.objects.select_related("organization", "created_by").filter(prefix=parts[1]).first()
