@@ -12,7 +12,7 @@ from competencies.views import organization_or_404
 from .models import WebhookEndpoint
 from .pages import admin_organization, api_page
 from .tasks import deliver_webhooks
-from .webhooks import WebhookError, endpoint_create, endpoint_delete, test_event_send
+from .webhooks import WebhookError, endpoint_create, endpoint_delete, webhook_test_send
 
 
 @login_required
@@ -43,7 +43,7 @@ def webhook_test_view(request, pk: int):
     endpoint = get_object_or_404(WebhookEndpoint, pk=pk, organization=organization_or_404(request))
     admin_organization(request)
     with transaction.atomic():
-        test_event_send(endpoint=endpoint)
+        webhook_test_send(endpoint=endpoint)
         transaction.on_commit(deliver_webhooks.delay)
     messages.success(request, _("A test event is on its way to %(url)s: see the delivery log.") % {"url": endpoint.url})
     return redirect("api:tokens")

@@ -69,7 +69,7 @@ def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
-def test_event_send(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+def webhook_test_send(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A `test` event for this endpoint alone, delivered like any other (the page's "Send test event")."""
     event = WebhookEvent.objects.create(
         organization=endpoint.organization, key=f"test:{endpoint.pk}:{secrets.token_hex(8)}", type=TEST_EVENT,
