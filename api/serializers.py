@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from competencies.models import Level
 
-LEVELS = Level.values
+LEVELS = Level.choices
 
 
 class OrganizationSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 """The API under /api/v1/ (its schema and documentation page) and the dashboard's token and webhook pages."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from . import pages, views, webhook_pages, writes
@@ -26,6 +26,8 @@ v1 = [
     path("redemptions/", views.RedemptionList.as_view(), name="redemptions"),
     path("redemptions/<int:pk>/", views.RedemptionDetail.as_view(), name="redemption"),
     path("notifications/", views.NotificationList.as_view(), name="notifications"),
+    # Last: any other address under /api/v1/ answers a problem document, like every other error of the API.
+    re_path(r"^(?P<rest>(?s:.*))\Z", views.NoSuchRoute.as_view(), name="no-such-route"),
 ]
 
 urlpatterns = [

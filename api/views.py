@@ -47,6 +47,20 @@ def api_organization(request) -> Organization:
     return organization
 
 
+@extend_schema(exclude=True)
+class NoSuchRoute(generics.GenericAPIView):
+    """Anything else under /api/v1/: a problem document (404), not the dashboard's HTML page."""
+
+    def dispatch(self, request, *args, **kwargs):
+        self.http_method_names = [m for m in self.http_method_names if m != "options"]
+        return super().dispatch(request, *args, **kwargs)
+
+    def _missing(self, request, *args, **kwargs):
+        raise Http404
+
+    get = post = put = patch = delete = head = _missing
+
+
 class OrganizationView(generics.GenericAPIView):
     serializer_class = s.OrganizationSerializer
 

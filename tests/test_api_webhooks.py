@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 
 from api.deliveries import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_valid, webhooks_deliver_due
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from api.webhooks import WebhookError, endpoint_create, webhook_test_send, webhook_events_collect
+from api.webhooks import WebhookError, endpoint_create, webhook_events_collect, webhook_test_send
 from memberships.models import Notification
 
 from .factories import AssociationFactory, EmployeeFactory, MembershipFactory, StatusChangeFactory

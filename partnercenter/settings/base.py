@@ -294,7 +294,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"LevelEnum": "competencies.models.Level"},
+    "ENUM_NAME_OVERRIDES": {"LevelEnum": "competencies.models.Level.choices"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_problem_responses"],
 }
 # Requests per token per minute; beyond, 429 with Retry-After.
