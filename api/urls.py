@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from . import pages, views, webhook_pages, writes
+from . import agents, pages, views, webhook_pages, writes
 
 app_name = "api"
 
@@ -26,6 +26,7 @@ v1 = [
     path("redemptions/", views.RedemptionList.as_view(), name="redemptions"),
     path("redemptions/<int:pk>/", views.RedemptionDetail.as_view(), name="redemption"),
     path("notifications/", views.NotificationList.as_view(), name="notifications"),
+    path("overrides/", agents.OverridePlace.as_view(), name="overrides"),
     # Last: any other address under /api/v1/ answers a problem document, like every other error of the API.
     re_path(r"^(?P<rest>(?s:.*))\Z", views.NoSuchRoute.as_view(), name="no-such-route"),
 ]

@@ -200,3 +200,41 @@ def test_an_admin_creates_and_revokes_tokens_on_the_page_and_a_teammate_cannot(w
     assert token.revoked_at is not None and theirs.revoked_at is None
     client.force_login(teammate)
     assert client.get("/dashboard/api-tokens/").status_code == 403
+
+
+def staff_token(scope: str, *, may_override: bool) -> str:
+    from django.contrib.auth.models import Permission
+
+    from .factories import EmployeeFactory
+
+    agent = EmployeeFactory(email=f"agent-{scope}-{may_override}@microsoft.example", is_staff=True)
+    if may_override:
+        agent.user_permissions.add(Permission.objects.get(codename="add_override"))
+    return token_create(organization=None, name="Agent", scope=scope, by=agent)[1]
+
+
+def test_an_agent_previews_then_places_an_override_with_its_audit(world, other_org, write_token):
+    from competencies.models import Override, OverrideAudit
+
+    client = Client()
+    raw = staff_token("write", may_override=True)
+    body = {"organization": other_org.mpn_id, "competency": "cloud", "level": "gold", "reason": "Audit pending"}
+    preview = client.post("/api/v1/overrides/", {**body, "preview": True}, content_type="application/json",
+                          **bearer(raw))
+    assert preview.status_code == 200
+    assert preview.json()["effective_before"] == "silver" and preview.json()["effective_after"] == "gold"
+    assert not Override.objects.exists()
+    placed = client.post("/api/v1/overrides/", body, content_type="application/json", **bearer(raw))
+    assert placed.status_code == 201
+    override = Override.objects.get()
+    assert override.reason == "Audit pending" and OverrideAudit.objects.filter(override=override).exists()
+    again = client.post("/api/v1/overrides/", body, content_type="application/json", **bearer(raw))
+    assert again.status_code == 422 and Override.objects.count() == 1
+    no_reason = client.post("/api/v1/overrides/", {**body, "reason": " "}, content_type="application/json",
+                            **bearer(raw))
+    assert no_reason.status_code in (400, 422)
+    for token, expected in ((staff_token("write", may_override=False), 403), (staff_token("read", may_override=True),
+                            403), (write_token, 404)):
+        assert client.post("/api/v1/overrides/", body, content_type="application/json",
+                           **bearer(token)).status_code == expected
+    assert Override.objects.count() == 1
