@@ -74,4 +74,6 @@ urlpatterns = [
     path("partners/<mpn:mpn_id>/", membership_views.partner_profile, name="partner"),
     path("i18n/setlang/", competency_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
+    # The REST API (/api/v1/) and the dashboard's API tokens and webhooks page (api/urls.py).
+    path("", include("api.urls")),
 ]

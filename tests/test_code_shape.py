@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("competencies", "memberships", "partnercenter")
+PRODUCT = ("competencies", "memberships", "partnercenter", "api")
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 

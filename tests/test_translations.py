@@ -18,7 +18,7 @@ from django.conf import settings
 from partnercenter.translations import CATALOG_LANGUAGES, compile_catalogs, extract_messages
 
 ROOT = Path(settings.BASE_DIR)
-SOURCE = ["competencies", "memberships", "partnercenter", "templates", "locale", "manage.py"]
+SOURCE = ["competencies", "memberships", "partnercenter", "api", "templates", "locale", "manage.py"]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%")
 
 # The terms of Microsoft's own localized pages (the issue), as msgid: (zh-Hans, zh-Hant).

@@ -37,6 +37,10 @@ INSTALLED_APPS = [
     "memberships",
     # The night's orchestration above both apps: its tasks, run_nightly, the hooks' receivers (apps.py).
     "partnercenter",
+    # The partners' REST API (/api/v1/), its tokens and webhooks: beside partnercenter, above both apps.
+    "rest_framework",
+    "drf_spectacular",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -247,6 +251,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour="4-6", minute=0),
     },
     # Emails whose delivery failed (SMTP down) or whose worker died are retried.
+    # Webhook events collected from the day's records and sent (api/tasks.py), retried with backoff.
+    "deliver-webhooks": {
+        "task": "api.tasks.deliver_webhooks",
+        "schedule": crontab(minute="*"),
+    },
     "deliver-pending-emails": {
         "task": "memberships.tasks.deliver_pending",
         "schedule": crontab(minute="*/5"),
@@ -272,3 +281,34 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# The REST API (docs/api.md): bearer tokens only (no session, so no CSRF), JSON, problem-details errors.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasToken"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Partner Center API",
+    "DESCRIPTION": "An organization's competencies, people, membership and benefits (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"LevelEnum": "competencies.models.Level.choices"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_problem_responses"],
+}
+# Requests per token per minute; beyond, 429 with Retry-After.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
+# Webhooks: how long a receiver may take, the first retry's wait (then doubling), and the hosts that may be
+# reached over plain HTTP (none in production: endpoints are HTTPS).
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_INSECURE_HOSTS = env.list("WEBHOOK_INSECURE_HOSTS", default=[])
