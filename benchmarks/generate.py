@@ -84,7 +84,7 @@ CREDENTIAL_COUNT_WEIGHTS = [14, 14, 14, 13, 12, 11, 9, 7, 6]
 def _credential_codes() -> list[list[dict]]:
     """Per center, its 25 credentials as catalog entries (assessments, certifications, exams)."""
     per_center = []
-    for slug, name, prefix in CENTERS:
+    for _slug, name, prefix in CENTERS:
         entries = []
         for n in range(CREDENTIALS_PER_CENTER):
             code = f"{prefix}-{100 + n}"
@@ -120,7 +120,7 @@ def catalog_document(*, seed: int = DEFAULT_SEED) -> dict:
         for k in range(count):
             metric = rng.choice(METRICS)[0] if rng.random() < 0.5 else None
             levels = {}
-            for level, scale in (("silver", 1), ("gold", 2)):
+            for level, _scale in (("silver", 1), ("gold", 2)):
                 options = []
                 for o in range(rng.choice([1, 2, 2, 3]) if level == "silver" else rng.choice([1, 1, 2])):
                     requirements = [_people_requirement(rng, level, exams, assessments, certifications)]

@@ -75,8 +75,8 @@ def _statuses_as_of(day: datetime.date) -> int:
 
 
 def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path) -> dict:
-    from partnercenter.tasks import run_nightly
     from partnercenter.celery import app
+    from partnercenter.tasks import run_nightly
 
     with processes.celery_workers(workers, log_dir=log_dir) as procs:
         started = time.perf_counter()

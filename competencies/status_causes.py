@@ -35,10 +35,10 @@ from django.db.models import Exists, OuterRef, Q
 
 from .causes import cause_params_of
 from .dates import ONE_DAY
-from .results import CompetencyResult, RequirementResult
-from .specs import CatalogSnapshot
 from .models import LEVEL_RANK, Association, EarnedCredential, Override, StatusChange
+from .results import CompetencyResult, RequirementResult
 from .rules import covers, credential_valid_on
+from .specs import CatalogSnapshot
 
 Cause = StatusChange.Cause
 Found = tuple[str, dict]  # a cause code and its parameters

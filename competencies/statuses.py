@@ -20,13 +20,13 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import hooks
-from .causes import cause_params_of
 from .batch import collector_paused
+from .causes import cause_params_of
 from .engine import batched, evaluate
+from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot
-from .models import CompetencyStatus, Level, Organization, StatusChange
 from .status_causes import StoredStatus, infer_causes
 
 

@@ -13,9 +13,9 @@ from django.db.models import Q
 
 from competencies.dates import last_day
 from competencies.engine import evaluate
-from competencies.snapshot import catalog_snapshot
 from competencies.models import LEVEL_RANK, Association, EarnedCredential, Level, Override
 from competencies.rules import covering, credential_valid, credential_valid_on
+from competencies.snapshot import catalog_snapshot
 
 from .models import Membership, Notification
 from .notify import NotifyResult, clear_open, in_batches, key_digest

@@ -54,7 +54,7 @@ def count_or_kill(execute, sql, params, many, context):
             fd = os.open(COUNTER + ".killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             time.sleep(60)
-            raise SystemExit("the worker should be dead by now")
+            raise SystemExit("the worker should be dead by now") from None
         with os.fdopen(fd, "w") as f:
             json.dump({"statement": number, "sql": sql, "params": [str(p) for p in params or ()] if not many else [],
                        "at": time.time()}, f)

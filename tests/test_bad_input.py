@@ -33,7 +33,6 @@ from competencies.dates import EARLIEST_DAY, LATEST_DAY
 from competencies.identity import InvalidEmail, canonical_email
 from competencies.jsonsafe import MAX_DEPTH
 from competencies.models import Organization
-from memberships.models import Membership
 
 from . import figures
 from .conftest import PASSWORD

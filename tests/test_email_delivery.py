@@ -12,7 +12,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 
 from memberships import tasks
-from memberships.outbox import message_id
 from memberships.models import OutboundEmail
 from memberships.outbox import (
     MAX_ATTEMPTS,
@@ -21,6 +20,7 @@ from memberships.outbox import (
     email_enqueue,
     emails_deliver_pending,
     emails_reclaim_stuck,
+    message_id,
 )
 from memberships.tasks import deliver_on_commit
 

@@ -43,9 +43,9 @@ from django.utils import timezone
 
 from competencies import models as cm
 from competencies.statuses import statuses_refresh
-from memberships.outbox import message_id as row_message_id
 from memberships.models import Notification, OutboundEmail
 from memberships.outbox import STUCK_AFTER, emails_deliver_pending
+from memberships.outbox import message_id as row_message_id
 from partnercenter.night import organization_ranges, run_nightly
 from partnercenter.settings.base import mailer_from_url
 
@@ -535,7 +535,7 @@ def test_the_night_completes_after_redis_comes_back(tmp_path, settings):
                                 broker_url=url, graceful=False)
             try:
                 control.send_task("partnercenter.tasks.run_nightly", args=[D.isoformat()])
-                wait_for(lambda: worker.succeeded(after) >= 1, timeout=60)
+                wait_for(lambda: worker.succeeded(after) >= 1, timeout=60)  # noqa: B023 - waited for here, in this iteration
                 redis_process.kill()  # SIGKILL: a crash, not a shutdown
                 redis_process.wait()
                 time.sleep(3)

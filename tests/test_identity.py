@@ -18,11 +18,11 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from competencies.identity import InvalidEmail, canonical_email, email_key, is_canonical
 from competencies.activity import import_activity
+from competencies.identity import InvalidEmail, canonical_email, email_key, is_canonical
+from competencies.invitations import invitation_send
 from competencies.models import Employee, Invitation
 from competencies.selectors import invitations_received
-from competencies.invitations import invitation_send
 from competencies.signin import signin_username
 
 from .conftest import PASSWORD

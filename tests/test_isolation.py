@@ -338,7 +338,7 @@ def test_agents_reach_exactly_what_their_group_grants(world):
     problems, empty = [], set()
     with time_machine.travel(NOW, tick=False):
         assert client.get(reverse("admin:index")).status_code == 200
-        for model, model_admin in django_admin.site._registry.items():
+        for model, _model_admin in django_admin.site._registry.items():
             label = model._meta.label_lower
             may = AGENT_MAY.get(label, set())
             obj = model._base_manager.order_by("pk").first()

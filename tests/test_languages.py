@@ -23,7 +23,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import translation
 
-from partnercenter.management.commands.seed_demo import AGENT_EMAIL, DEMO_PASSWORD
 from competencies.models import (
     AttainmentOption,
     CenterOfExcellence,
@@ -36,6 +35,7 @@ from competencies.models import (
     Override,
 )
 from memberships.models import Benefit
+from partnercenter.management.commands.seed_demo import AGENT_EMAIL, DEMO_PASSWORD
 
 TODAY = datetime.date(2026, 11, 23)
 GOLD_MEMBER, AT_RISK_MEMBER, OVERRIDE_MEMBER = "ava.chen@contoso.example", "sam.lee@fabrikam.example", \

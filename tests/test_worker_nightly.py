@@ -18,8 +18,8 @@ import time_machine
 from competencies.associations import association_start
 from competencies.models import CompetencyStatus, OverrideAudit, StatusChange
 from competencies.overrides import override_apply
-from memberships.models import Notification, OutboundEmail
 from memberships.displayed import displayed_levels
+from memberships.models import Notification, OutboundEmail
 from partnercenter.tasks import run_nightly
 
 from .conftest import PASSWORD

@@ -22,8 +22,8 @@ from django.core.validators import URLValidator
 from competencies import jsonsafe
 from competencies.dates import beyond_horizon
 from competencies.identity import InvalidEmail, canonical_email
-from competencies.overrides import override_default_expiry
 from competencies.models import ACHIEVABLE_LEVELS, Market
+from competencies.overrides import override_default_expiry
 
 MAX_METRIC_VALUE = Decimal("1e16")  # MetricValue.value: 18 digits, 2 of them decimals
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")

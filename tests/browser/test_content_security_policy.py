@@ -19,6 +19,7 @@ from django.apps import apps
 from django.core.management import call_command
 
 from competencies.models import Association, Override
+
 from .conftest import screenshot
 from .test_override_admin_flow import choose
 
