@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from competencies.selectors import is_organization_admin
 from competencies.views import organization_or_404
@@ -44,6 +44,7 @@ def api_page(request, organization, *, new_token: str = "", errors=None, status:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def api_tokens(request):
     """GET: the tokens and webhooks; POST: create a token, shown once on the answer (never again)."""
     organization = admin_organization(request)

@@ -236,7 +236,7 @@ class MembershipState:
         level = level or m.level
         if self.next_term is not None:
             return Decision(False, _("Already renewed: the next term runs from %(start)s to %(end)s.") % {
-                "start": date_format(m.starts_on), "end": date_format(m.ends_on)})
+                "start": date_format(self.next_term.starts_on), "end": date_format(last_day(self.next_term.ends_on))})
         opens, closes = renewal_opens_on(m), grace_ends_on(m)
         if self.day < opens:
             return Decision(False, _("Renewal opens on %(opens)s, 90 days before the anniversary (%(end)s).") % {

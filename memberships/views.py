@@ -22,6 +22,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from competencies.dates import last_day
 from competencies.formatting import format_money
 from competencies.models import Level, Organization
 from competencies.selectors import achieved_competencies, invitations_received, is_organization_admin
@@ -149,7 +150,7 @@ def _after_order(request, order: Order):
                     "reference": order.reference,
                     "level": term.get_level_display(),
                     "start": date_format(term.starts_on),
-                    "end": date_format(term.ends_on),
+                    "end": date_format(last_day(term.ends_on)),  # until its last day (docs/rules.md, "Dates")
                 },
             )
         else:

@@ -5,6 +5,7 @@ import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse
 from django.shortcuts import render
 
 # Django's logger for suspicious requests; one line each, without a traceback (a flood of them is cheap to log).
@@ -62,6 +63,9 @@ def refuse_unreadable_input(get_response):
         reason = _unreadable(request)
         if reason:
             security_logger.warning("Bad Request: %s: %s", request.path_info.encode("unicode_escape")[:200], reason)
+            if request.path_info.startswith(settings.API_PATH_PREFIX):  # the API answers in problem details (RFC 9457)
+                body = {"type": "about:blank", "title": "Bad Request", "status": 400, "detail": reason}
+                return JsonResponse(body, status=400, content_type="application/problem+json")
             return render(request, "400.html", {"exception": UnreadableInput(reason)}, status=400)
         return get_response(request)
 

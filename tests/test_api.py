@@ -207,7 +207,7 @@ def staff_token(scope: str, *, may_override: bool) -> str:
 
     from .factories import EmployeeFactory
 
-    agent = EmployeeFactory(email=f"agent-{scope}-{may_override}@microsoft.example", is_staff=True)
+    agent = EmployeeFactory(email=f"agent-{scope}-{str(may_override).lower()}@microsoft.example", is_staff=True)
     if may_override:
         agent.user_permissions.add(Permission.objects.get(codename="add_override"))
     return token_create(organization=None, name="Agent", scope=scope, by=agent)[1]

@@ -44,7 +44,7 @@ def test_it_reviews_what_is_bought_before_charging(client, admin, org, cloud):
     page = client.get(reverse("dashboard:membership-buy"), {"level": "silver"})
     body = page.content.decode()
     assert page.status_code == 200
-    for expected in ["Review your order", "Buy a Silver membership", "USD 1,670", "Nov. 23, 2026 to Nov. 23, 2027",
+    for expected in ["Review your order", "Buy a Silver membership", "USD 1,670", "Nov. 23, 2026 to Nov. 22, 2027",
                      "Simulated card payment", "What it unlocks", "Cloud Platform", "Confirm and pay USD 1,670"]:
         assert expected in body, expected
     assert Order.objects.count() == 0

@@ -93,7 +93,8 @@ def test_a_term_bought_on_29_february_ends_on_28_february_on_the_page_in_the_exp
     with time_machine.travel(datetime.datetime(2028, 3, 1, 12, tzinfo=datetime.UTC), tick=False):
         client.force_login(admin)
         body = client.get(reverse("dashboard:membership")).content.decode()
-    assert "Feb. 29, 2028 to Feb. 28, 2029" in body
+    assert "Feb. 29, 2028 to Feb. 27, 2029" in body  # the term until its last day (docs/rules.md, "Dates")
+    assert "Feb. 28, 2029" in body  # the anniversary
 
     assert export_row(org, datetime.date(2029, 2, 27))["displayed_level"] == "silver"  # the term's last day
     assert export_row(org, datetime.date(2029, 2, 28))["displayed_level"] == "none"  # the anniversary: over

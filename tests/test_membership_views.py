@@ -55,7 +55,7 @@ def test_it_shows_the_level_term_and_anniversary(client, teammate, org, cloud):
     client.force_login(teammate)
     body = client.get(reverse("dashboard:membership")).content.decode()
     assert "Silver</span> membership" in body
-    assert "March 1, 2026 to March 1, 2027" in body
+    assert "March 1, 2026 to Feb. 28, 2027" in body
     assert "Anniversary" in body
 
 
@@ -92,7 +92,7 @@ def test_an_admin_buys_silver(client, admin, org, cloud):
     m = Membership.objects.get()
     assert (m.organization, m.level, m.starts_on, m.ends_on) == (org, "silver", D, datetime.date(2027, 11, 23))
     body = client.get(response.url).content.decode()
-    assert "Paid USD 1,670" in body and "your Silver membership runs from Nov. 23, 2026 to Nov. 23, 2027" in body
+    assert "Paid USD 1,670" in body and "your Silver membership runs from Nov. 23, 2026 to Nov. 22, 2027" in body
 
 
 def test_a_purchase_without_eligibility_is_refused_with_the_reason(client, admin, org, cloud):

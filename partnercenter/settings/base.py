@@ -293,6 +293,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Requests under this path are the API's: refusals before any view answer in problem details, not HTML.
+API_PATH_PREFIX = "/api/"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Partner Center API",
     "DESCRIPTION": "An organization's competencies, people, membership and benefits (docs/api.md).",
