@@ -46,3 +46,11 @@ def level_label(value):
 def cause(params):
     """`{{ change.cause_params|cause }}`: the words of a stored cause in the active language."""
     return cause_words(params)
+
+
+@register.filter
+def titled(code, titles):
+    """`{{ code|titled:titles }}`: "70-533 Implementing Microsoft Azure Infrastructure Solutions", or the code alone
+    when the catalog gives it no title (`titles`: `selectors.credential_titles()`)."""
+    title = (titles or {}).get(code, "")
+    return f"{code} {title}" if title else code
