@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from .associations import AssociationError, association_start
 from .engine import evaluate
-from .forms import InvitationForm
+from .forms import InvitationForm, McpIdForm
 from .invitations import (
     InvitationError,
     MemberRemovalError,
@@ -134,6 +134,7 @@ def certifications(request):
         "competencies/certifications.html",
         {
             "credentials": own_credentials(request.user, day=today),
+            "mcp_form": McpIdForm(initial={"mcp_id": request.user.mcp_id}),
             "invitations": invitations_received(request.user, day=today),
             "target": target,
             "current": current,
