@@ -7,8 +7,9 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
-from competencies import people_views
+from competencies import export_views, people_views
 from competencies import views as competency_views
+from memberships import exports as membership_exports
 from memberships import views as membership_views
 
 dashboard_patterns = (
@@ -30,6 +31,11 @@ dashboard_patterns = (
         path("people/add/", people_views.people_add, name="people-add"),
         path("people/<int:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
         path("people/invitations/<int:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
+        path("exports/competencies.csv", export_views.competencies_csv, name="export-competencies-csv"),
+        path("exports/competencies.json", export_views.competencies_json, name="export-competencies-json"),
+        path("exports/people.csv", export_views.people_csv, name="export-people-csv"),
+        path("exports/orders.csv", membership_exports.orders_csv, name="export-orders-csv"),
+        path("exports/redemptions.csv", membership_exports.redemptions_csv, name="export-redemptions-csv"),
         path("certifications/", competency_views.certifications, name="certifications"),
         path("certifications/profile/", people_views.mcp_id_set, name="mcp-id"),
         path("certifications/associate/", competency_views.associate, name="associate"),
