@@ -1,6 +1,8 @@
 """An admin adds people from a file (preview, then confirm), searches People, links an MCP ID; the directory says
 when a filter is invalid. At 1280 and 390 px in the three languages: nothing wider than the screen.
-Screenshots: test-artifacts/add-people-<language>-<width>-<step>.png."""
+Screenshots: test-artifacts/add-people-<language>-<width>-<step>.png.
+
+(Named to run after test_competencies_flow.py: a transactional test flushes the agent group the migrations made.)"""
 
 import datetime
 import importlib
