@@ -32,6 +32,14 @@ def demo():
         call_command("seed_demo", stdout=io.StringIO())
 
 
+def sign_in(page, base: str) -> None:
+    page.goto(base + "/accounts/login/")
+    page.fill("#id_username", "ava.chen@contoso.example")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+
+
 def overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
@@ -50,12 +58,7 @@ def test_an_admin_adds_people_from_a_file_and_finds_them(browser, live_server, d
         screenshot(page, f"{name}-{step}")
 
     with time_machine.travel(NOW, tick=True):
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", "ava.chen@contoso.example")
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/")
-
+        sign_in(page, live_server.url)
         page.goto(live_server.url + "/dashboard/people/")
         page.click("#add-people")
         page.wait_for_url("**/dashboard/people/add/")
