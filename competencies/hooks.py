@@ -59,3 +59,7 @@ invitation_sent = Hook("invitation_sent", ("invitation",))
 # An employee stopped counting for an organization on `on` (`how`: "left", "removed", "moved", "imported");
 # `by` is the employee who did it, or None.
 association_ended = Hook("association_ended", ("association", "how", "by"))
+
+# An organization's admin (`by`) created an account for `employee`, counting for `organization`: the layer
+# above emails them a link to set their password (it owns the outbox).
+account_created = Hook("account_created", ("employee", "organization", "by"))

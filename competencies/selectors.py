@@ -10,13 +10,16 @@ from .models import (
     LEVEL_RANK,
     Association,
     Competency,
+    Credential,
     EarnedCredential,
     Employee,
     Invitation,
     Level,
     Organization,
+    Requirement,
     StatusChange,
 )
+from .requirement_kinds import requirement_kind
 from .rules import covering, credential_valid, credential_valid_on
 from .snapshot import catalog_snapshot
 
@@ -89,8 +92,20 @@ def achieved_competencies(organization: Organization, *, day: datetime.date) -> 
     return [row for row in rows if row["result"] is not None and row["result"].effective_level != Level.NONE]
 
 
-def competency_history(organization: Organization, competency) -> list:
-    return list(StatusChange.objects.filter(organization=organization, competency=competency).order_by("-day", "-id"))
+def competency_history(organization: Organization, competency):
+    """The organization's recorded changes of the competency, newest first (a queryset: the page slices it)."""
+    return StatusChange.objects.filter(organization=organization, competency=competency).order_by("-day", "-id")
+
+
+def credential_titles() -> dict[str, str]:
+    """Every credential's title by its code (one query): pages show "70-533 Implementing …", never the code alone."""
+    return dict(Credential.objects.values_list("code", "title"))
+
+
+def requirement_credentials(competency) -> dict[int, list[str]]:
+    """Per requirement of the competency, the credential codes it names, sorted (one query)."""
+    rows = Requirement.objects.filter(option__competency=competency).values_list("pk", "kind", "params")
+    return {pk: sorted(requirement_kind(kind).credential_codes(params or {})) for pk, kind, params in rows}
 
 
 def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
@@ -169,6 +184,29 @@ def members_of(organization: Organization, *, day: datetime.date) -> list[dict]:
         for a in associations
     ]
     return sorted(rows, key=lambda row: (row["employee"].display_name.lower(), row["employee"].pk))
+
+
+PEOPLE_SORTS = {
+    "name": lambda row: (row["employee"].display_name.lower(), row["employee"].pk),
+    "since": lambda row: (row["since"], row["employee"].display_name.lower(), row["employee"].pk),
+    "credentials": lambda row: (len(row["credentials"]), row["employee"].display_name.lower(), row["employee"].pk),
+}
+
+
+def members_matching(members: list[dict], *, q: str = "", sort: str = "name") -> list[dict]:
+    """`members_of`'s rows whose name, email or a credential code contains `q` (any case), sorted by `sort`:
+    a key of PEOPLE_SORTS, "-" in front for descending; an unknown sort sorts by name."""
+    needle = (q or "").strip().lower()
+    if needle:
+        members = [
+            row for row in members
+            if needle in row["employee"].display_name.lower()
+            or needle in row["employee"].email.lower()
+            or any(needle in code.lower() for code in row["credentials"])
+        ]
+    descending = sort.startswith("-")
+    key = PEOPLE_SORTS.get(sort.lstrip("-"), PEOPLE_SORTS["name"])
+    return sorted(members, key=key, reverse=descending)
 
 
 def invitations_sent(organization: Organization) -> list:

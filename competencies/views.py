@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from .associations import AssociationError, association_start
 from .engine import evaluate
-from .forms import InvitationForm
+from .forms import InvitationForm, McpIdForm
 from .invitations import (
     InvitationError,
     MemberRemovalError,
@@ -30,21 +30,27 @@ from .invitations import (
 from .models import Association, Competency, Invitation
 from .preferences import employee_language_set, employee_sign_in_language
 from .selectors import (
+    PEOPLE_SORTS,
     competency_history,
     competency_overview,
+    credential_titles,
     current_association,
     invitations_received,
     invitations_sent,
     is_organization_admin,
     key_people_of,
+    members_matching,
     members_of,
     organization_of,
     own_credentials,
+    requirement_credentials,
 )
 
 PEOPLE_PAGE_SIZE = 50
 # A page with a form: GET and HEAD show it, POST acts; any other method is 405.
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
+CONTRIBUTORS_PAGE_SIZE = 25  # per requirement, on a competency's page
+HISTORY_PAGE_SIZE = 20
 
 
 def request_organization(request):
@@ -86,6 +92,22 @@ def competency_detail(request, slug):
     result = evaluate(
         organization_ids=[organization.pk], day=today, details=True, competency_ids=[competency.pk]
     )[(organization.pk, competency.pk)]
+    contributors_page = request.GET.get("contributors")
+    codes = requirement_credentials(competency)
+    options = [
+        {
+            "option": option,
+            "requirements": [
+                {
+                    "req": req,
+                    "codes": codes.get(req.requirement_id, []),
+                    "contributors": Paginator(req.contributors, CONTRIBUTORS_PAGE_SIZE).get_page(contributors_page),
+                }
+                for req in option.requirements
+            ],
+        }
+        for option in result.options
+    ]
     return render(
         request,
         "competencies/detail.html",
@@ -93,7 +115,11 @@ def competency_detail(request, slug):
             "organization": organization,
             "competency": competency,
             "result": result,
-            "history": competency_history(organization, competency),
+            "options": options,
+            "titles": credential_titles(),
+            "history": Paginator(competency_history(organization, competency), HISTORY_PAGE_SIZE).get_page(
+                request.GET.get("history")
+            ),
             "today": today,
         },
     )
@@ -110,6 +136,7 @@ def certifications(request):
         "competencies/certifications.html",
         {
             "credentials": own_credentials(request.user, day=today),
+            "mcp_form": McpIdForm(initial={"mcp_id": request.user.mcp_id}),
             "invitations": invitations_received(request.user, day=today),
             "target": target,
             "current": current,
@@ -155,7 +182,13 @@ def _admin_or_403(request, organization):
 def _people_page(request, organization, *, form=None, status=200):
     today = timezone.localdate()
     members = members_of(organization, day=today)
-    page = Paginator(members, PEOPLE_PAGE_SIZE).get_page(request.GET.get("page"))
+    q, sort = request.GET.get("q", "").strip(), request.GET.get("sort", "name")
+    if sort.lstrip("-") not in PEOPLE_SORTS:
+        sort = "name"
+    found = members_matching(members, q=q, sort=sort)
+    page = Paginator(found, PEOPLE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "competencies/people.html",
@@ -163,6 +196,12 @@ def _people_page(request, organization, *, form=None, status=200):
             "organization": organization,
             "page": page,
             "member_count": len(members),
+            "found_count": len(found),
+            "q": q,
+            "sort": sort,
+            "sorts": _people_sort_choices(),
+            "query": query.urlencode(),
+            "titles": credential_titles(),
             "is_admin": is_organization_admin(request.user, organization),
             "invitations": invitations_sent(organization),
             "form": form or InvitationForm(),
@@ -170,6 +209,16 @@ def _people_page(request, organization, *, form=None, status=200):
         },
         status=status,
     )
+
+
+def _people_sort_choices() -> list[tuple[str, str]]:
+    return [
+        ("name", _("Name (A to Z)")),
+        ("-name", _("Name (Z to A)")),
+        ("since", _("Counts since (oldest first)")),
+        ("-since", _("Counts since (newest first)")),
+        ("-credentials", _("Most credentials first")),
+    ]
 
 
 @login_required

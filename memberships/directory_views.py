@@ -27,12 +27,13 @@ def directory(request):
     everyone = directory_listings(day=day)
     countries = sorted({item.country for item in everyone if item.country})
     form = DirectoryFilterForm(request.GET or None, competencies=competencies, countries=countries)
-    chosen = form.cleaned_data if form.is_valid() else {}
-    by_slug = {c.slug: c for c in competencies}
-    competency = by_slug.get(chosen.get("competency") or "")
-    level = chosen.get("level") or None
-    country = chosen.get("country") or None
-    listings = filter_listings(everyone, competency_id=competency.pk if competency else None, level=level, country=country)
+    form.is_valid()  # an invalid filter is named on the page and ignored; the valid ones still apply
+    chosen = form.cleaned_data if form.is_bound else {}
+    competency = {c.slug: c for c in competencies}.get(chosen.get("competency") or "")
+    listings = filter_listings(
+        everyone, competency_id=competency.pk if competency else None, level=chosen.get("level") or None,
+        country=chosen.get("country") or None, q=chosen.get("q"), competency_names={c.pk: c.name for c in competencies},
+    )
     page = Paginator(listings, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     organizations = Organization.objects.in_bulk([item.organization_id for item in page])
     by_id = {c.pk: c for c in competencies}

@@ -72,13 +72,24 @@ class ReferralForm(forms.Form):
 
 
 class DirectoryFilterForm(forms.Form):
-    competency = forms.ChoiceField(label=_("Competency"), required=False)
+    q = forms.CharField(
+        label=_("Name or keyword"), required=False, max_length=100,
+        error_messages={"max_length": _("Search with at most %(limit_value)d characters.")},
+    )
+    competency = forms.ChoiceField(
+        label=_("Competency"), required=False,
+        error_messages={"invalid_choice": _("“%(value)s” is not a competency of the directory.")},
+    )
     level = forms.ChoiceField(
         label=_("Level"),
         required=False,
         choices=[("", _("Any level")), (Level.SILVER, _("Silver or above")), (Level.GOLD, _("Gold"))],
+        error_messages={"invalid_choice": _("“%(value)s” is not a level: choose Silver or Gold.")},
     )
-    country = forms.ChoiceField(label=_("Country"), required=False)
+    country = forms.ChoiceField(
+        label=_("Country"), required=False,
+        error_messages={"invalid_choice": _("No listed partner is in “%(value)s”.")},
+    )
 
     def __init__(self, *args, competencies=(), countries=(), **kwargs):
         super().__init__(*args, **kwargs)

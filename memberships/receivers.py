@@ -1,11 +1,14 @@
 """What memberships does when the base (`competencies.hooks`) announces something; connected in apps.py."""
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from competencies.dates import ONE_DAY
 from competencies.engine import evaluate
-from competencies.models import LEVEL_RANK, Association, Competency, Employee, Invitation
+from competencies.models import LEVEL_RANK, Association, Competency, Employee, Invitation, Organization
 
 from .notify import organization_admins
 from .outbox import email_enqueue
@@ -96,3 +99,29 @@ def departure_email_queue(*, association: Association, how: str, by: Employee | 
 def _site(path: str) -> str:
     base = getattr(settings, "SITE_URL", "").rstrip("/")
     return f"{base}{path}" if base else ""
+
+
+def account_email_queue(*, employee: Employee, organization: Organization, by: Employee | None) -> None:
+    """Queue the new account's email (in its language): who added them, and a link to choose a password.
+
+    The link is Django's password-reset token: it works once (setting the
+    password changes what it signs) and for PASSWORD_RESET_TIMEOUT.
+    """
+    path = reverse(
+        "password-set",
+        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(employee.pk)), "token": default_token_generator.make_token(employee)},
+    )
+    email = email_enqueue(
+        key=f"account:{employee.pk}",
+        to_email=employee.email,
+        template="account_created",
+        context={
+            "employee": employee,
+            "organization": organization,
+            "by": by.display_name if by else "",
+            "url": getattr(settings, "SITE_URL", "").rstrip("/") + path,
+            "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+        },
+        language=employee.language or "en",
+    )
+    deliver_on_commit([email.pk])

@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path, register_converter
+from django.urls import include, path, register_converter, reverse_lazy
 from django.urls.converters import IntConverter, StringConverter
 from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
+from competencies import export_views, people_views
 from competencies import views as competency_views
+from memberships import exports as membership_exports
 from memberships import views as membership_views
 
 
@@ -46,9 +48,16 @@ dashboard_patterns = (
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
         path("people/", competency_views.people, name="people"),
+        path("people/add/", people_views.people_add, name="people-add"),
         path("people/<id:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
         path("people/invitations/<id:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
+        path("exports/competencies.csv", export_views.competencies_csv, name="export-competencies-csv"),
+        path("exports/competencies.json", export_views.competencies_json, name="export-competencies-json"),
+        path("exports/people.csv", export_views.people_csv, name="export-people-csv"),
+        path("exports/orders.csv", membership_exports.orders_csv, name="export-orders-csv"),
+        path("exports/redemptions.csv", membership_exports.redemptions_csv, name="export-redemptions-csv"),
         path("certifications/", competency_views.certifications, name="certifications"),
+        path("certifications/profile/", people_views.mcp_id_set, name="mcp-id"),
         path("certifications/associate/", competency_views.associate, name="associate"),
         path("certifications/invitations/<id:pk>/", competency_views.invitation_respond, name="invitation"),
     ],
@@ -68,6 +77,19 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("accounts/login/", competency_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # A new account's first password: Django's reset-token flow (one use, PASSWORD_RESET_TIMEOUT).
+    path(
+        "accounts/password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/password_set.html", success_url=reverse_lazy("password-set-done")
+        ),
+        name="password-set",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_set_done.html"),
+        name="password-set-done",
+    ),
     path("dashboard/", include(dashboard_patterns)),
     # The public directory: no sign-in.
     path("partners/", membership_views.directory, name="partners"),

@@ -47,7 +47,7 @@ DEMO_PASSWORD = "demo-partner-2026"
 
 # The pages anyone may reach: sign-in and sign-out, the language switch, the directory and its profiles.
 PUBLIC = {"login", "logout", "set_language", "partners", "partner", "admin:login", "admin:logout", "admin:jsi18n",
-          "favicon"}
+          "favicon", "password-set", "password-set-done"}
 # The root only redirects to the dashboard.
 ROOT = ""
 
@@ -263,7 +263,8 @@ def test_an_employee_of_one_organization_sees_and_changes_nothing_of_another(wor
     # Every dashboard action and every page with a parameter answered 404 to the other organizations' ids.
     dashboard = {p.name for p in url_patterns() if p.name.startswith("dashboard:")}
     posting = {"dashboard:membership-buy", "dashboard:membership-upgrade", "dashboard:membership-renew",
-               "dashboard:maps-buy", "dashboard:redeem", "dashboard:profile", "dashboard:associate"}
+               "dashboard:maps-buy", "dashboard:redeem", "dashboard:profile", "dashboard:associate",
+               "dashboard:people-add", "dashboard:mcp-id"}
     # (A slug names a catalog entry, which belongs to no organization: those pages show A's own evaluation of it.)
     with_parameter = {p.name for p in url_patterns() if p.name.startswith("dashboard:")
                       and any(not isinstance(c, SlugConverter) for _n, c in p.converters)}

@@ -62,3 +62,11 @@ def until(value):
 def level_name(value):
     """`{{ change.new_effective|level_name }}`: a level in words, "Not attained" for no level (the one word)."""
     return level_words(value)
+
+
+@register.filter
+def titled(code, titles):
+    """`{{ code|titled:titles }}`: "70-533 Implementing Microsoft Azure Infrastructure Solutions", or the code alone
+    when the catalog gives it no title (`titles`: `selectors.credential_titles()`)."""
+    title = (titles or {}).get(code, "")
+    return f"{code} {title}" if title else code

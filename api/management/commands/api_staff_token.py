@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from api.tokens import TokenError, token_create
+from competencies.identity import email_key
 from competencies.models import Employee
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--scope", default="read", choices=["read", "write"])
 
     def handle(self, *args, email, name, scope, **options):
-        agent = Employee.objects.filter(email__iexact=email.strip(), is_staff=True, is_active=True).first()
+        agent = Employee.objects.filter(email=email_key(email), is_staff=True, is_active=True).first()  # the one identity
         if agent is None:
             raise CommandError(f"No active staff employee has the email {email}.")
         try:
