@@ -16,12 +16,11 @@ from .models import (
     Invitation,
     Level,
     Organization,
-    Requirement,
     StatusChange,
 )
-from .requirement_kinds import requirement_kind
 from .rules import covering, credential_valid, credential_valid_on
 from .snapshot import catalog_snapshot
+from .specs import CatalogSnapshot
 
 
 def organization_of(employee: Employee, *, day: datetime.date | None = None) -> Organization | None:
@@ -102,10 +101,14 @@ def credential_titles() -> dict[str, str]:
     return dict(Credential.objects.values_list("code", "title"))
 
 
-def requirement_credentials(competency) -> dict[int, list[str]]:
-    """Per requirement of the competency, the credential codes it names, sorted (one query)."""
-    rows = Requirement.objects.filter(option__competency=competency).values_list("pk", "kind", "params")
-    return {pk: sorted(requirement_kind(kind).credential_codes(params or {})) for pk, kind, params in rows}
+def requirement_credentials(catalog: CatalogSnapshot, competency_id: int) -> dict[int, list[str]]:
+    """Per requirement of the competency, the credential codes it names, sorted (from the snapshot: no query)."""
+    spec = catalog.competency(competency_id)
+    return {
+        req.id: sorted(req.handler.credential_codes(req.params or {}))
+        for option in (spec.options if spec else ())
+        for req in option.requirements
+    }
 
 
 def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:

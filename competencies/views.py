@@ -45,6 +45,7 @@ from .selectors import (
     own_credentials,
     requirement_credentials,
 )
+from .snapshot import catalog_snapshot
 
 PEOPLE_PAGE_SIZE = 50
 # A page with a form: GET and HEAD show it, POST acts; any other method is 405.
@@ -89,11 +90,12 @@ def competency_detail(request, slug):
     organization = organization_or_404(request)
     competency = get_object_or_404(Competency.objects.select_related("center"), slug=slug)
     today = timezone.localdate()
+    catalog = catalog_snapshot()  # read once: the evaluation, the credentials each requirement names, their titles
     result = evaluate(
-        organization_ids=[organization.pk], day=today, details=True, competency_ids=[competency.pk]
+        organization_ids=[organization.pk], day=today, details=True, competency_ids=[competency.pk], catalog=catalog
     )[(organization.pk, competency.pk)]
     contributors_page = request.GET.get("contributors")
-    codes = requirement_credentials(competency)
+    codes = requirement_credentials(catalog, competency.pk)
     options = [
         {
             "option": option,
@@ -116,7 +118,7 @@ def competency_detail(request, slug):
             "competency": competency,
             "result": result,
             "options": options,
-            "titles": credential_titles(),
+            "titles": catalog.titles,
             "history": Paginator(competency_history(organization, competency), HISTORY_PAGE_SIZE).get_page(
                 request.GET.get("history")
             ),

@@ -63,7 +63,7 @@ def test_one_credential_away_names_only_someone_near_else_any_of_your_people(cli
     AssociationFactory(employee=EmployeeFactory(name="Sam Far"), organization=org, starts_on=datetime.date(2026, 1, 1))
     client.force_login(teammate)
     body = client.get(reverse("dashboard:competency", args=["cloud-platform"])).content.decode()
-    assert "One credential away:" in body and "Zoe Near (70-535)" in body
+    assert "One credential away:" in body and "Zoe Near (70-535" in body
     assert "Sam Far (" not in body
 
 
