@@ -48,10 +48,10 @@ CATALOGS = {"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
 TERMS = {
     "zh-hans": {"competency": "能力", "silver": "银牌", "gold": "金牌", "membership": "成员身份", "benefits": "权益",
                 "override": "成就替代", "path": "成就途径",
-                "at_risk": "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。"},
+                "at_risk": "你的能力成就的最新变化已使你的成员身份续订资格面临风险。"},
     "zh-hant": {"competency": "專長認證", "silver": "銀級", "gold": "金級", "membership": "會員資格", "benefits": "權益",
                 "override": "成就覆寫", "path": "達成路徑",
-                "at_risk": "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。"},
+                "at_risk": "您的專長認證成就最近的變更，已經對您的會員續約資格產生風險。"},
 }
 
 
