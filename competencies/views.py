@@ -311,15 +311,17 @@ def _language_cookie(response, language: str) -> None:
 
 
 class SignInView(auth_views.LoginView):
-    """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
+    """Django's sign-in; signing in applies the employee's saved language, if they chose one (and the cookie keeps
+    it after sign-out). Signing in saves nothing: until the employee chooses, the browser's language stands."""
 
     redirect_authenticated_user = True
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        language = employee_sign_in_language(employee=form.get_user(), current=translation.get_language())
-        translation.activate(language)
-        _language_cookie(response, language)
+        language = employee_sign_in_language(employee=form.get_user())
+        if language is not None:
+            translation.activate(language)
+            _language_cookie(response, language)
         return response
 
 

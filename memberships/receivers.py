@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from competencies.models import Employee, Invitation
+from competencies.preferences import email_language
 
 from .outbox import email_enqueue
 from .tasks import deliver_on_commit
@@ -28,6 +29,6 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
             "inviter": invitation.invited_by.display_name if invitation.invited_by else "",
             "url": f"{base}/dashboard/certifications/" if base else "",
         },
-        language=invitee.language or "en",
+        language=email_language(employee=invitee, organization=invitation.organization),
     )
     deliver_on_commit([email.pk])

@@ -14,6 +14,7 @@ from competencies.causes import cause_words
 from competencies.dates import last_day
 from competencies.formatting import sentences
 from competencies.models import Employee, Level, Organization
+from competencies.preferences import email_language
 
 from .models import Notification
 
@@ -100,7 +101,7 @@ def _reminder_words(payload: dict) -> str:
 
 def email_context(notification: Notification, admin: Employee) -> dict:
     """What the email templates need; words are made while the recipient's language is active (email_enqueue)."""
-    language = admin.language or "en"
+    language = email_language(employee=admin, organization=notification.organization)
     with translation.override(language):
         payload = notification.payload
         context = {

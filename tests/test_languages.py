@@ -280,11 +280,14 @@ def test_signing_in_applies_the_saved_preference(demo, client):
     assert '<html lang="zh-hans"' in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
-def test_signing_in_without_a_preference_saves_the_language_signed_in_with(demo, client):
+def test_signing_in_saves_no_preference_and_the_browser_keeps_deciding(demo, client):
     assert Employee.objects.get(email=OVERRIDE_MEMBER).language == ""
-    client.post("/accounts/login/", {"username": OVERRIDE_MEMBER, "password": DEMO_PASSWORD},
-                HTTP_ACCEPT_LANGUAGE="zh-TW")
-    assert Employee.objects.get(email=OVERRIDE_MEMBER).language == "zh-hant"  # her emails follow it
+    response = client.post("/accounts/login/", {"username": OVERRIDE_MEMBER, "password": DEMO_PASSWORD},
+                           HTTP_ACCEPT_LANGUAGE="en-US")
+    assert response.status_code == 302 and settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert Employee.objects.get(email=OVERRIDE_MEMBER).language == ""  # an English browser once: nothing saved
+    assert '<html lang="zh-hant"' in client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-TW").content.decode()
+    assert '<html lang="en"' in client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
 def test_a_failed_sign_in_says_why_in_the_browsers_language(demo, client):
