@@ -14,6 +14,8 @@ from django.db.models.functions import Lower
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from .localized import LocalizedDescription, LocalizedName
+
 
 class Level(models.TextChoices):
     NONE = "none", _("None")
@@ -110,8 +112,10 @@ class Organization(models.Model):
         return f"{self.name} ({self.mpn_id})"
 
 
-class Credential(models.Model):
-    """An exam, certification or technical assessment of the catalog."""
+class Credential(LocalizedName):
+    """An exam, certification or technical assessment of the catalog; `names` translates its title."""
+
+    localized_field = "title"
 
     class Kind(models.TextChoices):
         EXAM = "exam", _("Exam")
@@ -242,9 +246,10 @@ class Invitation(models.Model):
         return self.state == self.State.PENDING and day < self.expires_on
 
 
-class CenterOfExcellence(models.Model):
+class CenterOfExcellence(LocalizedName, LocalizedDescription):
     slug = models.SlugField(_("slug"), unique=True)
     name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
     position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
@@ -256,7 +261,7 @@ class CenterOfExcellence(models.Model):
         return self.name
 
 
-class Competency(models.Model):
+class Competency(LocalizedName, LocalizedDescription):
     center = models.ForeignKey(
         CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies", verbose_name=_("Center of Excellence")
     )
@@ -274,7 +279,7 @@ class Competency(models.Model):
         return self.name
 
 
-class AttainmentOption(models.Model):
+class AttainmentOption(LocalizedName):
     """One way to reach a level of a competency: every requirement must hold."""
 
     competency = models.ForeignKey(
@@ -322,7 +327,7 @@ class Requirement(models.Model):
         return f"{self.kind} {self.params}"
 
 
-class Metric(models.Model):
+class Metric(LocalizedName):
     slug = models.SlugField(_("slug"), unique=True, max_length=80)
     name = models.CharField(_("name"), max_length=200)
     unit = models.CharField(_("unit"), max_length=20, blank=True)

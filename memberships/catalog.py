@@ -12,7 +12,7 @@ path, and writes them in the same transaction, after the competencies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +41,8 @@ class BenefitEntry:
     competency: str | None  # competency slug
     level: str  # "" for a membership benefit
     quantity: int | None
+    names: dict = field(default_factory=dict)  # the name in other languages (language -> text)
+    descriptions: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -93,8 +95,8 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
             continue
         slug = check.slug(entry, "slug", path, max_length=80)
         check.unique(seen, slug, at(path, "slug"), "benefit slug")
-        name = check.text(entry, "name", path, max_length=200)
-        description = check.text(entry, "description", path, max_length=10_000, required=False)
+        name, translations = check.localized_text(entry, "name", path, max_length=200)
+        description, descriptions = check.localized_text(entry, "description", path, max_length=10_000, required=False)
         price = check.amount(entry, "price_usd", path)
         worth = check.amount(entry, "value_usd", path)
         quantity = check.whole(entry, "quantity", path, minimum=0)
@@ -111,6 +113,8 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
                 competency=competency,
                 level=level or "",
                 quantity=quantity,
+                names=translations,
+                descriptions=descriptions,
             )
         )
     return benefits
@@ -142,7 +146,9 @@ def load_benefits(benefits: list[BenefitEntry], competency_ids: dict[str, int]) 
         rows={
             b.slug: {
                 "name": b.name,
+                "names": b.names,
                 "description": b.description,
+                "descriptions": b.descriptions,
                 "price_usd": b.price_usd,
                 "value_usd": b.value_usd,
                 "membership_level": b.membership_level,
