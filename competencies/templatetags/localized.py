@@ -8,6 +8,7 @@ as the engine's words and the emails do.
 from django import template
 
 from competencies.causes import cause_words
+from competencies.countries import country_name
 from competencies.formatting import format_amount, format_money, format_number
 from competencies.models import Level
 
@@ -46,3 +47,9 @@ def level_label(value):
 def cause(params):
     """`{{ change.cause_params|cause }}`: the words of a stored cause in the active language."""
     return cause_words(params)
+
+
+@register.filter
+def country(name):
+    """An organization's country (stored as its English name) in the active language, as CLDR names it."""
+    return country_name(name) if name else name
