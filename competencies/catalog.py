@@ -376,7 +376,9 @@ def _load_base(catalog: CatalogFile) -> tuple[dict[str, dict[str, int]], dict[st
             for c in catalog.credentials
         },
     )
-    counts["metrics"], _ = upsert(Metric, key="slug", rows={m.slug: {"name": m.name, "unit": m.unit, "names": m.names} for m in catalog.metrics})
+    counts["metrics"], _ = upsert(
+        Metric, key="slug", rows={m.slug: {"name": m.name, "unit": m.unit, "names": m.names} for m in catalog.metrics}
+    )
     counts["centers"], center_ids = upsert(
         CenterOfExcellence,
         key="slug",

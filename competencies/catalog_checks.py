@@ -147,7 +147,8 @@ class Checker:
         languages = catalog_languages()
         for language in value:
             if language not in languages:
-                self.problem(at(field_path, str(language)), f"unknown language {show(language)} (expected {', '.join(languages)})")
+                expected = ", ".join(languages)
+                self.problem(at(field_path, str(language)), f"unknown language {show(language)} (expected {expected})")
         if "en" not in value:
             self.problem(at(field_path, "en"), "is required (the English text, which other languages fall back to)")
         texts = {

@@ -27,7 +27,7 @@ from .invitations import (
     invitation_withdraw,
     member_remove,
 )
-from .models import Association, Competency, Invitation
+from .models import Association, CenterOfExcellence, Competency, Invitation
 from .preferences import employee_language_set, employee_sign_in_language
 from .selectors import (
     competency_history,
@@ -332,3 +332,18 @@ def set_language(request):
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
         employee_language_set(employee=request.user, language=language)
     return response
+
+
+@login_required
+@require_safe
+def center_detail(request, slug):
+    """A Center of Excellence: what it covers, its competencies and the organization's level in each."""
+    organization = organization_or_404(request)
+    center = get_object_or_404(CenterOfExcellence, slug=slug)
+    today = timezone.localdate()
+    group = next((g for g in competency_overview(organization, day=today) if g["center"].pk == center.pk), None)
+    return render(
+        request,
+        "competencies/center.html",
+        {"organization": organization, "center": center, "rows": group["rows"] if group else [], "today": today},
+    )

@@ -25,6 +25,7 @@ dashboard_patterns = (
         path("profile/", membership_views.profile, name="profile"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
+        path("membership/centers/<slug:slug>/", competency_views.center_detail, name="center"),
         path("people/", competency_views.people, name="people"),
         path("people/<int:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
         path("people/invitations/<int:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
