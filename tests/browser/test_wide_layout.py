@@ -1,4 +1,5 @@
-"""Every page at 1280 px in Simplified and Traditional Chinese: no table header wraps one character per line, and
+"""(Named to run after the other browser flows: its transactional database is emptied afterwards, migrated groups too.)
+Every page at 1280 px in Simplified and Traditional Chinese: no table header wraps one character per line, and
 no English catalog word shows (Latin words only in codes, numbers and proper names). Screenshots land in
 test-artifacts/wide-<language>-<page>.png."""
 
