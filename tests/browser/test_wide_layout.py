@@ -1,7 +1,9 @@
-"""(Named to run after the other browser flows: its transactional database is emptied afterwards, migrated groups too.)
-Every page at 1280 px in Simplified and Traditional Chinese: no table header wraps one character per line, and
+"""Every page at 1280 px in Simplified and Traditional Chinese: no table header wraps one character per line, and
 no English catalog word shows (Latin words only in codes, numbers and proper names). Screenshots land in
-test-artifacts/wide-<language>-<page>.png."""
+test-artifacts/wide-<language>-<page>.png.
+
+Named to run after the other browser flows: a transactional test empties the database afterwards, the
+groups the migrations made included."""
 
 import re
 
@@ -12,7 +14,8 @@ from competencies.models import AttainmentOption, CenterOfExcellence, Competency
 from memberships.models import Benefit
 
 from .conftest import screenshot
-from .test_phone_layout import LOCALES, NOW, PAGES, PASSWORD, demo  # noqa: F401 - the fixture
+from .test_phone_layout import LOCALES, NOW, PAGES, PASSWORD
+from .test_phone_layout import demo as demo  # the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +48,9 @@ def header_wraps_per_character(page) -> list[str]:
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "zh-hant"])
-def test_every_page_at_1280_keeps_headers_whole_and_shows_no_english_catalog_word(browser, live_server, demo, language):
+def test_every_page_at_1280_keeps_headers_whole_and_shows_no_english_catalog_word(
+    browser, live_server, demo, language  # noqa: F811 - the fixture imported above
+):
     # An organization's own words (its description) stay in the language it wrote them in.
     own = {w for text in Organization.objects.values_list("description", flat=True) for w in re.findall(r"[A-Za-z]+", text)}
     english = english_catalog_words() - own
