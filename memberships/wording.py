@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy, pgettext
 from competencies.causes import cause_words
 from competencies.dates import last_day
 from competencies.formatting import sentences
-from competencies.models import Employee, Level, Organization
+from competencies.models import Competency, Employee, Level, Organization
 from competencies.preferences import email_language
 
 from .models import Notification
@@ -38,6 +38,12 @@ def _day(value: str | None) -> str:
     return date_format(datetime.date.fromisoformat(value)) if value else ""
 
 
+def _competency(item: dict) -> str:
+    """The competency a payload names, in the reader's language (the name stored with it when the row is gone)."""
+    competency = Competency.objects.filter(pk=item.get("competency_id")).only("name", "names").first()
+    return competency.localized_name if competency else item.get("competency", "")
+
+
 def _item_lines(payload: dict, language: str) -> list[str]:
     lines = []
     for item in payload.get("items", []):
@@ -48,7 +54,7 @@ def _item_lines(payload: dict, language: str) -> list[str]:
         lost = (
             _("%(competency)s: %(level)s lost (no level now).") if item["now"] == Level.NONE
             else _("%(competency)s: %(level)s lost (now %(now)s).")
-        ) % {"competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
+        ) % {"competency": _competency(item), "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
         because = cause_words(item.get("cause_params"))
         cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
@@ -72,7 +78,7 @@ def _renewal_words(payload: dict) -> str:
 def _expiring_words(payload: dict) -> tuple[str, list[str]]:
     text = _(
         "%(competency)s (%(level)s) relies on something that lapses before your membership term ends on %(end)s."
-    ) % {"competency": payload["competency"], "level": _label(payload["level"]), "end": _day(payload["term_ends_on"])}
+    ) % {"competency": _competency(payload), "level": _label(payload["level"]), "end": _day(payload["term_ends_on"])}
     lines = []
     for lapse in payload.get("lapses", []):
         if lapse["kind"] == "override":
@@ -116,7 +122,7 @@ def email_context(notification: Notification, admin: Employee) -> dict:
                 {"items": [{**i, "recovered_on": None} for i in payload.get("items", [])]}, language
             )
             context["renewal"] = _renewal_words(payload)
-            context["competencies"] = ", ".join(i["competency"] for i in payload.get("items", []))
+            context["competencies"] = ", ".join(_competency(i) for i in payload.get("items", []))
         elif notification.kind == Notification.Kind.RENEWAL_REMINDER:
             context["text"] = _reminder_words(payload)
             context["level"] = _label(payload["level"])
