@@ -27,11 +27,12 @@ import gc
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from .facts import Rows, read_rows
+from .localized import localized
 from .models import higher_level
 from .results import CompetencyResult, OptionResult, OverrideInfo, evaluated_level, option_result
 from .specs import CatalogSnapshot, CompetencySpec, RequirementSpec
@@ -64,12 +65,13 @@ class CompiledOption:
     requirements: tuple[CompiledRequirement, ...]
     inputs: tuple[int, ...]  # positions, among its competency's inputs, of the figures it depends on
     by_market: bool  # a threshold depends on the market
+    names: dict = field(default_factory=dict)  # the option's name in other languages
 
     def build(self, values: Sequence, market: str) -> OptionResult:
         results = [
             r.handler.batch_result(r.spec, values[r.input] if r.input >= 0 else None, market) for r in self.requirements
         ]
-        return option_result(self.id, self.level, self.name, results)
+        return option_result(self.id, self.level, localized(self.name, self.names), results)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ def _compile_competency(spec: CompetencySpec, figures: dict[tuple, int]) -> Comp
             option.id, option.level, option.name, requirements,
             tuple(sorted({r.input for r in requirements if r.input >= 0})),
             any(r.handler.by_market(r.spec.compiled) for r in requirements),
+            option.names,
         ))
     inputs = tuple(mine)
     if len(inputs) > 1:

@@ -59,6 +59,7 @@ class CredentialEntry:
     valid_days: int | None
     retired_on: datetime.date | None
     accepted_until: datetime.date | None  # already defaulted from retired_on
+    names: dict = field(default_factory=dict)  # the title in other languages (language -> text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class MetricEntry:
     slug: str
     name: str
     unit: str
+    names: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class OptionEntry:
     position: int  # file order within the level
     name: str
     requirements: tuple[RequirementEntry, ...]
+    names: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ class CompetencyEntry:
     description: str
     position: int  # file order within the center
     options: tuple[OptionEntry, ...]
+    names: dict = field(default_factory=dict)
+    descriptions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,9 @@ class CenterEntry:
     name: str
     position: int
     competencies: tuple[CompetencyEntry, ...]
+    description: str = ""
+    names: dict = field(default_factory=dict)
+    descriptions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +206,7 @@ def _parse_credentials(value: Any, check: Checker) -> list[CredentialEntry | Non
             continue
         code = check.text(entry, "code", path, max_length=40)
         check.unique(seen, code, at(path, "code"), "code")
-        title = check.text(entry, "title", path, max_length=300)
+        title, titles = check.localized_text(entry, "title", path, max_length=300)
         kind = check.choice(entry.get("kind", "exam"), at(path, "kind"), CREDENTIAL_KINDS, "credential kind")
         valid_days = check.whole(entry, "valid_days", path, minimum=1)
         retired_on = check.date(entry, "retired_on", path)
@@ -209,7 +217,7 @@ def _parse_credentials(value: Any, check: Checker) -> list[CredentialEntry | Non
             check.problem(at(path, "accepted_until"), f"must not be before retired_on ({retired_on})")
         # A credential with a bad field still defines its code, so requirements naming it get no second problem.
         entries.append(
-            CredentialEntry(code, kind, title, valid_days, retired_on, accepted_until) if code is not None else None
+            CredentialEntry(code, kind, title, valid_days, retired_on, accepted_until, titles) if code is not None else None
         )
     return entries
 
@@ -224,9 +232,9 @@ def _parse_metrics(value: Any, check: Checker) -> list[MetricEntry | None]:
             continue
         slug = check.slug(entry, "slug", path, max_length=80)
         check.unique(seen, slug, at(path, "slug"), "slug")
-        name = check.text(entry, "name", path, max_length=200)
+        name, names = check.localized_text(entry, "name", path, max_length=200)
         unit = check.text(entry, "unit", path, max_length=20, required=False)
-        entries.append(MetricEntry(slug, name, unit) if slug is not None else None)
+        entries.append(MetricEntry(slug, name, unit, names) if slug is not None else None)
     return entries
 
 
@@ -234,13 +242,14 @@ def _parse_centers(value: Any, check: Checker, names: Names) -> list[CenterEntry
     centers, seen_centers, seen_competencies = [], {}, {}
     for i, raw in enumerate(check.sequence(value, "centers")):
         path = item("centers", i)
-        entry = check.mapping(raw, path, required=["slug", "name"], optional=["competencies"])
+        entry = check.mapping(raw, path, required=["slug", "name"], optional=["description", "competencies"])
         if entry is None:
             centers.append(None)
             continue
         slug = check.slug(entry, "slug", path)
         check.unique(seen_centers, slug, at(path, "slug"), "center slug")
-        name = check.text(entry, "name", path, max_length=200)
+        name, translations = check.localized_text(entry, "name", path, max_length=200)
+        description, descriptions = check.localized_text(entry, "description", path, max_length=10_000, required=False)
         competencies = []
         for j, raw_competency in enumerate(check.sequence(entry.get("competencies"), at(path, "competencies"))):
             competency = _parse_competency(
@@ -248,7 +257,7 @@ def _parse_centers(value: Any, check: Checker, names: Names) -> list[CenterEntry
             )
             if competency is not None:
                 competencies.append(competency)
-        centers.append(CenterEntry(slug, name, i, tuple(competencies)))
+        centers.append(CenterEntry(slug, name, i, tuple(competencies), description or "", translations, descriptions))
     return centers
 
 
@@ -260,10 +269,10 @@ def _parse_competency(
         return None
     slug = check.slug(entry, "slug", path)
     check.unique(seen, slug, at(path, "slug"), "competency slug")
-    name = check.text(entry, "name", path, max_length=200)
-    description = check.text(entry, "description", path, max_length=10_000, required=False)
+    name, translations = check.localized_text(entry, "name", path, max_length=200)
+    description, descriptions = check.localized_text(entry, "description", path, max_length=10_000, required=False)
     options = _parse_levels(entry, at(path, "levels"), check, names) if "levels" in entry else []
-    return CompetencyEntry(slug, name, description or "", position, tuple(options))
+    return CompetencyEntry(slug, name, description or "", position, tuple(options), translations, descriptions)
 
 
 def _parse_levels(entry: dict, path: str, check: Checker, names: Names) -> list[OptionEntry]:
@@ -293,7 +302,7 @@ def _parse_option(raw: Any, path: str, level: str, position: int, check: Checker
     entry = check.mapping(raw, path, required=["name", "requirements"])
     if entry is None:
         return None
-    name = check.text(entry, "name", path, max_length=200)
+    name, translations = check.localized_text(entry, "name", path, max_length=200)
     requirements = []
     requirements_path = at(path, "requirements")
     # An option without requirements would be a free level: the engine never meets one, so refuse it here.
@@ -315,7 +324,7 @@ def _parse_option(raw: Any, path: str, level: str, position: int, check: Checker
             continue
         handler.validate(raw_req, req_path, check, names)
         requirements.append(RequirementEntry(kind, {k: v for k, v in raw_req.items() if k != "kind"}))
-    return OptionEntry(level, position, name, tuple(requirements))
+    return OptionEntry(level, position, name, tuple(requirements), translations)
 
 
 # ---------------------------------------------------------------------------
@@ -362,19 +371,33 @@ def _load_base(catalog: CatalogFile) -> tuple[dict[str, dict[str, int]], dict[st
                 "valid_days": c.valid_days,
                 "retired_on": c.retired_on,
                 "accepted_until": c.accepted_until,
+                "names": c.names,
             }
             for c in catalog.credentials
         },
     )
-    counts["metrics"], _ = upsert(Metric, key="slug", rows={m.slug: {"name": m.name, "unit": m.unit} for m in catalog.metrics})
+    counts["metrics"], _ = upsert(
+        Metric, key="slug", rows={m.slug: {"name": m.name, "unit": m.unit, "names": m.names} for m in catalog.metrics}
+    )
     counts["centers"], center_ids = upsert(
-        CenterOfExcellence, key="slug", rows={c.slug: {"name": c.name, "position": c.position} for c in catalog.centers}
+        CenterOfExcellence,
+        key="slug",
+        rows={
+            c.slug: {
+                "name": c.name, "names": c.names, "description": c.description, "descriptions": c.descriptions,
+                "position": c.position,
+            }
+            for c in catalog.centers
+        },
     )
     counts["competencies"], competency_ids = upsert(
         Competency,
         key="slug",
         rows={
-            c.slug: {"center_id": center_ids[center.slug], "name": c.name, "description": c.description, "position": c.position}
+            c.slug: {
+                "center_id": center_ids[center.slug], "name": c.name, "names": c.names,
+                "description": c.description, "descriptions": c.descriptions, "position": c.position,
+            }
             for center in catalog.centers
             for c in center.competencies
         },

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
+
 from . import jsonsafe
 from .dates import beyond_horizon
 
@@ -50,6 +52,11 @@ class Names:
     credentials: frozenset[str]
     metrics: frozenset[str]
     competencies: frozenset[str] = frozenset()
+
+
+def catalog_languages() -> list[str]:
+    """The languages a catalog file may give text in: the product's (settings.LANGUAGES), English first."""
+    return [code for code, _name in settings.LANGUAGES]
 
 
 def at(path: str, key: str) -> str:
@@ -133,6 +140,30 @@ class Checker:
             self.problem(at(path, key), f"is longer than {max_length} characters")
             return None
         return value
+
+    def localized_text(
+        self, entry: dict, key: str, path: str, *, max_length: int, required: bool = True
+    ) -> tuple[str | None, dict[str, str]]:
+        """Text given plainly (English) or by language (`{en: ..., zh-hans: ..., zh-hant: ...}`, `en` required):
+        the English text and the other languages' (`localized`), each checked like `text`."""
+        value = entry.get(key)
+        if not isinstance(value, dict):
+            return self.text(entry, key, path, max_length=max_length, required=required), {}
+        field_path = at(path, key)
+        languages = catalog_languages()
+        for language in value:
+            if language not in languages:
+                expected = ", ".join(languages)
+                self.problem(at(field_path, str(language)), f"unknown language {show(language)} (expected {expected})")
+        if "en" not in value:
+            self.problem(at(field_path, "en"), "is required (the English text, which other languages fall back to)")
+        texts = {
+            language: self.text(value, language, field_path, max_length=max_length)
+            for language in languages
+            if language in value
+        }
+        english = texts.pop("en", None)
+        return english, {language: text for language, text in texts.items() if text is not None}
 
     def slug(self, entry: dict, key: str, path: str, *, max_length: int = 50) -> str | None:
         value = self.text(entry, key, path, max_length=max_length)

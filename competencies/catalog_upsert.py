@@ -98,12 +98,14 @@ def sync_options(competencies: Iterable[Any], competency_ids: dict[str, int]) ->
 def _match_option(sync: _Sync, options: dict[tuple, AttainmentOption], competency_id: int, entry: Any) -> AttainmentOption:
     option = options.get((competency_id, entry.level, entry.position))
     if option is None:
-        option = AttainmentOption(competency_id=competency_id, level=entry.level, position=entry.position, name=entry.name)
+        option = AttainmentOption(
+            competency_id=competency_id, level=entry.level, position=entry.position, name=entry.name, names=entry.names
+        )
         sync.new_options.append(option)
         return option
     sync.keep_options.add(option.pk)
-    if option.name != entry.name:
-        option.name = entry.name
+    if (option.name, option.names) != (entry.name, entry.names):
+        option.name, option.names = entry.name, entry.names
         sync.changed_options.append(option)
     else:
         sync.options["unchanged"] += 1
@@ -138,7 +140,7 @@ def _write(sync: _Sync, options: dict[tuple, AttainmentOption], requirements: di
         AttainmentOption.objects.filter(pk__in=stale_options).delete()
         sync.options["deleted"] = len(stale_options)
     if sync.changed_options:
-        AttainmentOption.objects.bulk_update(sync.changed_options, ["name"])
+        AttainmentOption.objects.bulk_update(sync.changed_options, ["name", "names"])
         sync.options["updated"] = len(sync.changed_options)
     if sync.changed_requirements:
         Requirement.objects.bulk_update(sync.changed_requirements, sorted(sync.requirement_fields))

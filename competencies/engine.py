@@ -110,7 +110,7 @@ def _evaluate_options(competency: CompetencySpec, facts: OrganizationFacts, *, d
         option_result(
             option.id,
             option.level,
-            option.name,
+            option.localized_name,
             [r.handler.evaluate(r, facts, details=details) for r in option.requirements],
         )
         for option in competency.options

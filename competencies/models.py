@@ -14,14 +14,10 @@ from django.db.models.functions import Lower
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from .catalog_models import AttainmentOption, CenterOfExcellence, Competency, Metric, Requirement  # noqa: F401
 from .identity import InvalidEmail, canonical_email, email_key
-
-
-class Level(models.TextChoices):
-    NONE = "none", _("None")
-    SILVER = "silver", _("Silver")
-    GOLD = "gold", _("Gold")
-
+from .levels import Level
+from .localized import LocalizedName
 
 LEVEL_RANK = {Level.NONE: 0, Level.SILVER: 1, Level.GOLD: 2}
 ACHIEVABLE_LEVELS = [Level.SILVER, Level.GOLD]
@@ -122,8 +118,10 @@ class Organization(models.Model):
         return f"{self.name} ({self.mpn_id})"
 
 
-class Credential(models.Model):
-    """An exam, certification or technical assessment of the catalog."""
+class Credential(LocalizedName):
+    """An exam, certification or technical assessment of the catalog; `names` translates its title."""
+
+    localized_field = "title"
 
     class Kind(models.TextChoices):
         EXAM = "exam", _("Exam")
@@ -253,100 +251,6 @@ class Invitation(models.Model):
 
     def is_open_on(self, day: datetime.date) -> bool:
         return self.state == self.State.PENDING and day < self.expires_on
-
-
-class CenterOfExcellence(models.Model):
-    slug = models.SlugField(_("slug"), unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    position = models.PositiveIntegerField(_("position"), default=0)
-
-    class Meta:
-        verbose_name = _("Center of Excellence")
-        verbose_name_plural = _("Centers of Excellence")
-        ordering = ["position", "name"]
-
-    def __str__(self):
-        return self.name
-
-
-class Competency(models.Model):
-    center = models.ForeignKey(
-        CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies", verbose_name=_("Center of Excellence")
-    )
-    slug = models.SlugField(_("slug"), unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    description = models.TextField(_("description"), blank=True)
-    position = models.PositiveIntegerField(_("position"), default=0)
-
-    class Meta:
-        verbose_name = _("competency")
-        verbose_name_plural = _("competencies")
-        ordering = ["center__position", "position", "name"]
-
-    def __str__(self):
-        return self.name
-
-
-class AttainmentOption(models.Model):
-    """One way to reach a level of a competency: every requirement must hold."""
-
-    competency = models.ForeignKey(
-        Competency, on_delete=models.CASCADE, related_name="options", verbose_name=_("competency")
-    )
-    level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
-    name = models.CharField(_("name"), max_length=200)
-    position = models.PositiveIntegerField(_("position"), default=0)
-
-    class Meta:
-        verbose_name = _("attainment option")
-        verbose_name_plural = _("attainment options")
-        ordering = ["competency", "level", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["competency", "level", "position"], name="option_position_unique")
-        ]
-
-    def __str__(self):
-        return f"{self.competency} {self.get_level_display()}: {self.name}"
-
-
-class Requirement(models.Model):
-    """A condition of an option. `params` holds the kind's parameters as in the catalog file.
-
-    `certified_people`: `count` and exactly one of `any_of`, `all_of`, `groups`.
-    `metric`: `metric`, `window_days`, `at_least` (a number or a map by market).
-    """
-
-    option = models.ForeignKey(
-        AttainmentOption, on_delete=models.CASCADE, related_name="requirements", verbose_name=_("attainment option")
-    )
-    kind = models.CharField(_("kind"), max_length=40)
-    position = models.PositiveIntegerField(_("position"), default=0)
-    params = models.JSONField(_("parameters"), default=dict)
-
-    class Meta:
-        verbose_name = _("requirement")
-        verbose_name_plural = _("requirements")
-        ordering = ["option", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["option", "position"], name="requirement_position_unique")
-        ]
-
-    def __str__(self):
-        return f"{self.kind} {self.params}"
-
-
-class Metric(models.Model):
-    slug = models.SlugField(_("slug"), unique=True, max_length=80)
-    name = models.CharField(_("name"), max_length=200)
-    unit = models.CharField(_("unit"), max_length=20, blank=True)
-
-    class Meta:
-        verbose_name = _("metric")
-        verbose_name_plural = _("metrics")
-        ordering = ["slug"]
-
-    def __str__(self):
-        return self.name
 
 
 class MetricValue(models.Model):

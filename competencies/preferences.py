@@ -2,7 +2,8 @@
 
 from django.conf import settings
 
-from .models import Employee
+from .countries import country_language
+from .models import Employee, Organization
 
 
 def employee_language_set(*, employee: Employee, language: str) -> None:
@@ -14,17 +15,20 @@ def employee_language_set(*, employee: Employee, language: str) -> None:
         employee.language = language
 
 
-def employee_sign_in_language(*, employee: Employee, current: str) -> str:
-    """The language a sign-in applies: the employee's saved preference.
+def employee_sign_in_language(*, employee: Employee) -> str | None:
+    """The language a sign-in applies: the employee's saved preference, or None when they have not chosen one.
 
-    An employee who has none yet keeps the language they signed in with
-    (the browser's, or the switcher's on the sign-in page), and it is saved
-    as their preference, so the emails they receive (at risk, reminders,
-    referrals) are in the language they read the dashboard in.
+    Signing in saves nothing: only the switcher does (`employee_language_set`). Until an
+    employee chooses, the browser's Accept-Language (or the switcher's cookie) decides each page.
     """
+    return employee.language if employee.language in dict(settings.LANGUAGES) else None
+
+
+def email_language(*, employee: Employee, organization: Organization | None) -> str:
+    """The language of an email to an employee about an organization: the employee's saved language, else the
+    language the product speaks in the organization's country (`countries.country_language`), else English."""
     languages = dict(settings.LANGUAGES)
     if employee.language in languages:
         return employee.language
-    language = current if current in languages else settings.LANGUAGE_CODE
-    employee_language_set(employee=employee, language=language)
-    return language
+    spoken = country_language(organization.country) if organization is not None and organization.country else None
+    return spoken or "en"

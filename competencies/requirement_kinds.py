@@ -322,7 +322,7 @@ class MetricThreshold(RequirementKind):
     def _add_details(result: RequirementResult, threshold: Threshold) -> None:
         """The words; a figure of the organization: no one contributes."""
         result.contributors, result.one_away = [], []
-        words = {"name": threshold.metric.name if threshold.metric else threshold.slug, "days": threshold.window_days}
+        words = {"name": threshold.metric.localized_name if threshold.metric else threshold.slug, "days": threshold.window_days}
         result.summary = _("%(amount)s %(name)s in the %(days)s-day window") % {
             **words, "amount": format_amount(result.need, result.unit)
         }

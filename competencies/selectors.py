@@ -117,7 +117,7 @@ def own_credentials(employee: Employee, *, day: datetime.date) -> list[dict]:
     competencies_by_credential: dict[int, list[str]] = {}
     for competency in catalog.competencies:
         for credential_id in catalog.credentials_of(competency.id):
-            competencies_by_credential.setdefault(credential_id, []).append(competency.name)
+            competencies_by_credential.setdefault(credential_id, []).append(competency.localized_name)
     rows = []
     for earned in EarnedCredential.objects.filter(employee=employee).select_related("credential").order_by("-earned_on"):
         accepted_until = earned.credential.accepted_until
@@ -145,7 +145,7 @@ def key_people_of(organization: Organization, *, day: datetime.date) -> dict[int
     effective level and the level it would drop to. One evaluation with
     details, a fixed number of queries.
     """
-    names = dict(Competency.objects.values_list("pk", "name"))
+    names = {c.pk: c.localized_name for c in Competency.objects.only("pk", "name", "names")}
     key: dict[int, list[dict]] = {}
     for (_org, competency_id), result in evaluate(organization_ids=[organization.pk], day=day, details=True).items():
         for person in result.key_people:

@@ -55,7 +55,7 @@ def catalog_snapshot() -> CatalogSnapshot:
     credentials = tuple(
         Credential.objects.filter(code__in=codes).order_by("pk").values_list("pk", "code", "accepted_until", "title")
     )
-    metric_rows = tuple(Metric.objects.filter(slug__in=slugs).order_by("pk").values_list("pk", "slug", "name", "unit"))
+    metric_rows = tuple(Metric.objects.filter(slug__in=slugs).order_by("pk").values_list("pk", "slug", "name", "unit", "names"))
     if cached is not None and cached.lookups == (credentials, metric_rows):
         return cached.snapshot
     snapshot = _compile(rows, requirements, credentials, metric_rows)
@@ -67,13 +67,13 @@ def _read_structure() -> tuple[tuple, tuple]:
     """The competencies, and the options with their requirements: one row per requirement, or one with no
     requirement for an option without any (a LEFT JOIN)."""
     competencies = tuple(
-        Competency.objects.order_by("center__position", "position", "name", "pk").values_list("pk", "slug", "name")
+        Competency.objects.order_by("center__position", "position", "name", "pk").values_list("pk", "slug", "name", "names")
     )
     options = tuple(
         AttainmentOption.objects.order_by("pk", "requirements__pk").values_list(
             "pk", "competency_id", "level", "name", "position",
             "requirements__pk", "requirements__kind", "requirements__position",
-            Cast("requirements__params", TextField()),
+            Cast("requirements__params", TextField()), "names",
         )
     )
     return competencies, options
@@ -84,7 +84,7 @@ def _requirements(options: tuple) -> tuple[list, frozenset[str], frozenset[str]]
     their kinds read."""
     requirements = [
         (pk, option_id, kind, position, json.loads(params))
-        for option_id, _c, _l, _n, _p, pk, kind, position, params in options
+        for option_id, _c, _l, _n, _p, pk, kind, position, params, _names in options
         if pk is not None
     ]
     codes, slugs = set(), set()
@@ -98,7 +98,7 @@ def _requirements(options: tuple) -> tuple[list, frozenset[str], frozenset[str]]
 def _compile(rows: tuple[tuple, tuple], requirements: list, credentials: tuple, metric_rows: tuple) -> CatalogSnapshot:
     """The snapshot of the rows read, each requirement compiled by its kind, and compiled for the batch path."""
     competencies, options = rows
-    metrics = {slug: MetricSpec(pk, slug, name, unit) for pk, slug, name, unit in metric_rows}
+    metrics = {slug: MetricSpec(pk, slug, name, unit, names) for pk, slug, name, unit, names in metric_rows}
     lookups = Lookups(ids_by_code={code: pk for pk, code, _until, _title in credentials}, metrics=metrics)
 
     reqs_by_option: dict[int, list] = defaultdict(list)
@@ -110,13 +110,15 @@ def _compile(rows: tuple[tuple, tuple], requirements: list, credentials: tuple, 
         reqs_by_option[option_id].append(RequirementSpec(pk, kind, params, compiled, handler))
 
     options_by_competency: dict[int, list] = defaultdict(list)
-    distinct_options = {row[0]: row[:5] for row in options}.values()
-    for pk, competency_id, level, name, _position in sorted(
+    distinct_options = {row[0]: (*row[:5], row[9]) for row in options}.values()
+    for pk, competency_id, level, name, _position, names in sorted(
         distinct_options, key=lambda o: (o[1], LEVEL_RANK.get(o[2], 9), o[4], o[0])
     ):
-        options_by_competency[competency_id].append(OptionSpec(pk, level, name, tuple(reqs_by_option[pk])))
+        options_by_competency[competency_id].append(OptionSpec(pk, level, name, tuple(reqs_by_option[pk]), names or {}))
 
-    specs = tuple(CompetencySpec(pk, slug, name, tuple(options_by_competency[pk])) for pk, slug, name in competencies)
+    specs = tuple(
+        CompetencySpec(pk, slug, name, tuple(options_by_competency[pk]), names or {}) for pk, slug, name, names in competencies
+    )
     return CatalogSnapshot(
         competencies=specs,
         credential_codes={pk: code for pk, code, _until, _title in credentials},

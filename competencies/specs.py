@@ -11,6 +11,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from .localized import localized
+
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
@@ -18,6 +20,11 @@ class MetricSpec:
     slug: str
     name: str
     unit: str
+    names: dict = field(default_factory=dict, compare=False)  # the name in other languages
+
+    @property
+    def localized_name(self) -> str:
+        return localized(self.name, self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,11 @@ class OptionSpec:
     level: str
     name: str
     requirements: tuple[RequirementSpec, ...]
+    names: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def localized_name(self) -> str:
+        return localized(self.name, self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,11 @@ class CompetencySpec:
     slug: str
     name: str
     options: tuple[OptionSpec, ...]  # silver options first, then gold, each by position
+    names: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def localized_name(self) -> str:
+        return localized(self.name, self.names)
 
 
 @dataclass(frozen=True, slots=True)

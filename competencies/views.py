@@ -27,7 +27,7 @@ from .invitations import (
     invitation_withdraw,
     member_remove,
 )
-from .models import Association, Competency, Invitation
+from .models import Association, CenterOfExcellence, Competency, Invitation
 from .preferences import employee_language_set, employee_sign_in_language
 from .selectors import (
     PEOPLE_SORTS,
@@ -371,16 +371,18 @@ def _language_cookie(response, language: str) -> None:
 
 
 class SignInView(auth_views.LoginView):
-    """Django's sign-in; signing in applies the employee's saved language (and the cookie keeps it after sign-out)."""
+    """Django's sign-in; signing in applies the employee's saved language, if they chose one (and the cookie keeps
+    it after sign-out). Signing in saves nothing: until the employee chooses, the browser's language stands."""
 
     redirect_authenticated_user = True
     http_method_names = ["get", "head", "post"]  # OPTIONS, PUT, … are 405, as on every other page
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        language = employee_sign_in_language(employee=form.get_user(), current=translation.get_language())
-        translation.activate(language)
-        _language_cookie(response, language)
+        language = employee_sign_in_language(employee=form.get_user())
+        if language is not None:
+            translation.activate(language)
+            _language_cookie(response, language)
         return response
 
 
@@ -391,3 +393,18 @@ def set_language(request):
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
         employee_language_set(employee=request.user, language=language)
     return response
+
+
+@login_required
+@require_safe
+def center_detail(request, slug):
+    """A Center of Excellence: what it covers, its competencies and the organization's level in each."""
+    organization = organization_or_404(request)
+    center = get_object_or_404(CenterOfExcellence, slug=slug)
+    today = timezone.localdate()
+    group = next((g for g in competency_overview(organization, day=today) if g["center"].pk == center.pk), None)
+    return render(
+        request,
+        "competencies/center.html",
+        {"organization": organization, "center": center, "rows": group["rows"] if group else [], "today": today},
+    )

@@ -12,7 +12,7 @@ path, and writes them in the same transaction, after the competencies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,9 @@ class BenefitEntry:
     quantity: int | None
     per_period: str  # "" (no limit but the quantity), "month" or "term"
     period_limit: int | None
+
+    names: dict = field(default_factory=dict)  # the name in other languages (language -> text)
+    descriptions: dict = field(default_factory=dict)
 
 
 PERIODS = ("month", "term")
@@ -101,8 +104,8 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
             continue
         slug = check.slug(entry, "slug", path, max_length=80)
         check.unique(seen, slug, at(path, "slug"), "benefit slug")
-        name = check.text(entry, "name", path, max_length=200)
-        description = check.text(entry, "description", path, max_length=10_000, required=False)
+        name, translations = check.localized_text(entry, "name", path, max_length=200)
+        description, descriptions = check.localized_text(entry, "description", path, max_length=10_000, required=False)
         price = check.amount(entry, "price_usd", path)
         worth = check.amount(entry, "value_usd", path)
         quantity = check.whole(entry, "quantity", path, minimum=0)
@@ -122,6 +125,8 @@ def parse_benefits(value: Any, check: Checker, names: Names) -> list[BenefitEntr
                 quantity=quantity,
                 per_period=per_period,
                 period_limit=period_limit,
+                names=translations,
+                descriptions=descriptions,
             )
         )
     _check_distinct_names(check, benefits)
@@ -189,7 +194,9 @@ def load_benefits(benefits: list[BenefitEntry], competency_ids: dict[str, int]) 
         rows={
             b.slug: {
                 "name": b.name,
+                "names": b.names,
                 "description": b.description,
+                "descriptions": b.descriptions,
                 "price_usd": b.price_usd,
                 "value_usd": b.value_usd,
                 "membership_level": b.membership_level,

@@ -88,11 +88,11 @@ def qualifications(organization: Organization, *, day: datetime.date) -> dict[st
             if result is None:
                 continue
             if LEVEL_RANK[result.effective_level] >= rank:
-                qualifying.append((spec.name, result.effective_level))
+                qualifying.append((spec.localized_name, result.effective_level))
                 continue
             for option in result.options:
                 if LEVEL_RANK[option.level] >= rank and (best is None or option.progress > best[0]):
-                    best = (option.progress, spec.name, option)
+                    best = (option.progress, spec.localized_name, option)
         if qualifying or best is None:
             found[level] = Qualification(level=level, day=day, competencies=tuple(qualifying))
         else:

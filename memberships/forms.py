@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
+from competencies.countries import country_name
 from competencies.models import Level, Organization
 
 REFERRAL_SALT = "memberships.referral-form"
@@ -93,8 +94,8 @@ class DirectoryFilterForm(forms.Form):
 
     def __init__(self, *args, competencies=(), countries=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["competency"].choices = [("", _("Any competency"))] + [(c.slug, c.name) for c in competencies]
-        self.fields["country"].choices = [("", _("Any country"))] + [(c, c) for c in countries]
+        self.fields["competency"].choices = [("", _("Any competency"))] + [(c.slug, c.localized_name) for c in competencies]
+        self.fields["country"].choices = [("", _("Any country"))] + [(c, country_name(c)) for c in countries]
 
 
 MAX_QUANTITY = 1_000_000

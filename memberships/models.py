@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from competencies.formatting import format_money
+from competencies.localized import LocalizedDescription, LocalizedName
 from competencies.models import Competency, Employee, Level, Organization
 
 PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
@@ -32,7 +33,7 @@ class Period(models.TextChoices):
     TERM = "term", _("a term")
 
 
-class Benefit(models.Model):
+class Benefit(LocalizedName, LocalizedDescription):
     """What a membership level, or a competency at a level, entitles an organization to."""
 
     slug = models.SlugField(_("slug"), unique=True, max_length=80)

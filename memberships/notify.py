@@ -16,6 +16,7 @@ from django.db import transaction
 
 from competencies.engine import batched
 from competencies.models import Employee, Organization
+from competencies.preferences import email_language
 
 from .models import Notification
 from .outbox import email_enqueue
@@ -88,7 +89,7 @@ def email_admins(notification: Notification, admins: Iterable[Employee], *, temp
             to_email=admin.email,
             template=template,
             context=email_context(notification, admin),
-            language=admin.language or "en",
+            language=email_language(employee=admin, organization=notification.organization),
             notification=notification,
         )
         ids.append(email.pk)

@@ -9,6 +9,7 @@ from django.utils.http import urlsafe_base64_encode
 from competencies.dates import ONE_DAY
 from competencies.engine import evaluate
 from competencies.models import LEVEL_RANK, Association, Competency, Employee, Invitation, Organization
+from competencies.preferences import email_language
 
 from .notify import organization_admins
 from .outbox import email_enqueue
@@ -35,7 +36,7 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
             "inviter": invitation.invited_by.display_name if invitation.invited_by else "",
             "url": f"{base}/dashboard/certifications/" if base else "",
         },
-        language=invitee.language or "en",
+        language=email_language(employee=invitee, organization=invitation.organization),
     )
     deliver_on_commit([email.pk])
 

@@ -23,6 +23,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from competencies.models import Employee, Level, Organization
+from competencies.preferences import email_language
 from competencies.statuses import reevaluate_on_commit
 
 from .benefits import entitlements, sold_benefit
@@ -461,7 +462,7 @@ def referral_create(
             to_email=admin.email,
             template="referral",
             context={"organization": organization, "referral": referral, "admin": admin, "dashboard_url": dashboard_url},
-            language=admin.language or "en",
+            language=email_language(employee=admin, organization=organization),
         ))
     deliver_on_commit([email.pk for email in emails])
     return referral

@@ -15,6 +15,7 @@ from competencies.causes import cause_words
 from competencies.dates import last_day
 from competencies.formatting import level_words, sentences
 from competencies.models import Competency, EarnedCredential, Employee, Organization
+from competencies.preferences import email_language
 from competencies.snapshot import catalog_snapshot
 
 from .models import Notification
@@ -44,6 +45,18 @@ def _day(value: str | None) -> str:
     return date_format(datetime.date.fromisoformat(value)) if value else ""
 
 
+def _competencies(items: list[dict]) -> dict[int, Competency]:
+    """The competencies the payload's items name, by id (one query)."""
+    return Competency.objects.only("slug", "name", "names").in_bulk([i.get("competency_id") for i in items])
+
+
+def _competency(item: dict, found: dict[int, Competency] | None = None) -> str:
+    """The competency a payload names, in the reader's language (the name stored with it when the row is gone)."""
+    found = _competencies([item]) if found is None else found
+    competency = found.get(item.get("competency_id"))
+    return competency.localized_name if competency else item.get("competency", "")
+
+
 def _until(value: str | None) -> str:
     """A stored end (the first day without it) said as its last day: the one convention (docs/rules.md)."""
     return date_format(last_day(datetime.date.fromisoformat(value))) if value else ""
@@ -71,7 +84,7 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
     """The open items of an at-risk notification, each with what was lost and why, and the next steps:
     `{"text", "competency", "competency_url", "people_url", "fix_by"}` (links absolute for the emails)."""
     items = [i for i in payload.get("items", []) if not i.get("recovered_on")]
-    slugs = dict(Competency.objects.filter(pk__in=[i["competency_id"] for i in items]).values_list("pk", "slug"))
+    found = _competencies(items)
     held = _lost_credentials(items)
 
     def link(path: str) -> str:
@@ -82,7 +95,7 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
         short = item.get("short", {})
         words = short.get(language) or short.get("en") or []
         lost = _("%(competency)s: %(level)s lost (now %(now)s).") % {
-            "competency": item["competency"], "level": _label(item["level"]), "now": _label(item["now"])}
+            "competency": _competency(item, found), "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
         because = cause_words(item.get("cause_params"))
         cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
@@ -91,10 +104,10 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
         had = _("%(name)s held %(credentials)s.") % {
             "name": params.get("name", ""), "credentials": pgettext("list separator", "; ").join(credentials)
         } if credentials else ""
-        slug = slugs.get(item["competency_id"])
+        slug = found[item["competency_id"]].slug if item["competency_id"] in found else None
         found.append({
             "text": sentences(lost, short, cause, had),
-            "competency": item["competency"],
+            "competency": _competency(item, found),
             "competency_url": link(reverse("dashboard:competency", args=[slug])) if slug else "",
             "people_url": link(reverse("dashboard:people")),
             "fix_by": _until(payload.get("term_ends_on")),
@@ -118,7 +131,7 @@ def _renewal_words(payload: dict) -> str:
 def _expiring_words(payload: dict) -> tuple[str, list[str]]:
     text = _(
         "%(competency)s (%(level)s) relies on something that lapses before %(end)s, your membership term's last day."
-    ) % {"competency": payload["competency"], "level": _label(payload["level"]), "end": _until(payload["term_ends_on"])}
+    ) % {"competency": _competency(payload), "level": _label(payload["level"]), "end": _until(payload["term_ends_on"])}
     lines = []
     for lapse in payload.get("lapses", []):
         if lapse["kind"] == "override":
@@ -147,7 +160,7 @@ def _reminder_words(payload: dict) -> str:
 
 def email_context(notification: Notification, admin: Employee) -> dict:
     """What the email templates need; words are made while the recipient's language is active (email_enqueue)."""
-    language = admin.language or "en"
+    language = email_language(employee=admin, organization=notification.organization)
     with translation.override(language):
         payload = notification.payload
         context = {
@@ -165,7 +178,8 @@ def email_context(notification: Notification, admin: Employee) -> dict:
             context["items"] = items
             context["lines"] = [item["text"] for item in items]
             context["renewal"] = _renewal_words(payload)
-            context["competencies"] = ", ".join(i["competency"] for i in payload.get("items", []))
+            found = _competencies(payload.get("items", []))
+            context["competencies"] = ", ".join(_competency(i, found) for i in payload.get("items", []))
         elif notification.kind == Notification.Kind.RENEWAL_REMINDER:
             context["text"] = _reminder_words(payload)
             context["level"] = _label(payload["level"])

@@ -47,6 +47,7 @@ dashboard_patterns = (
         path("profile/", membership_views.profile, name="profile"),
         path("membership/competencies/", competency_views.competency_list, name="competencies"),
         path("membership/competencies/<slug:slug>/", competency_views.competency_detail, name="competency"),
+        path("membership/centers/<slug:slug>/", competency_views.center_detail, name="center"),
         path("people/", competency_views.people, name="people"),
         path("people/add/", people_views.people_add, name="people-add"),
         path("people/<id:pk>/remove/", competency_views.member_remove_view, name="member-remove"),

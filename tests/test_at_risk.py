@@ -386,12 +386,12 @@ def test_the_at_risk_email_arrives_in_each_admins_language(world, django_capture
     assert hans.subject == "Fabrikam：成员身份续订资格面临风险"
     assert hant.subject == "Fabrikam：會員資格的續約資格面臨風險"
     for message, words in (
-        (hans, ["Zhang Wei，你好：", "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。",
+        (hans, ["Zhang Wei，你好：", "你的能力成就的最新变化已使你的成员身份续订资格面临风险。",
                 "Cloud Platform：已失去金牌（当前为银牌）。尚缺：还需 1 人持有 70-533, 70-535 之一。",
                 "原因：Jane Doe 于 2026年11月20日 关联到另一个组织。",
                 "没有其他能力符合金牌续订条件：请最晚于 2026年12月31日（你的期限的最后一天）再次达成此成就。",
                 "— 合作伙伴中心"]),
-        (hant, ["Chen Mei 您好：", "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。",
+        (hant, ["Chen Mei 您好：", "您的專長認證成就最近的變更，已經對您的會員續約資格產生風險。",
                 "Cloud Platform：已失去金級（目前為銀級）。尚缺：尚需 1 人持有 70-533, 70-535 其中之一。",
                 "原因：Jane Doe 於 2026年11月20日 關聯至另一個組織。",
                 "沒有其他專長認證符合金級續約條件：請最晚於 2026年12月31日（您的期間的最後一天）再次達成此成就。",

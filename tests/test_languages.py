@@ -48,10 +48,10 @@ CATALOGS = {"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
 TERMS = {
     "zh-hans": {"competency": "能力", "silver": "银牌", "gold": "金牌", "membership": "成员身份", "benefits": "权益",
                 "override": "成就替代", "path": "成就途径",
-                "at_risk": "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。"},
+                "at_risk": "你的能力成就的最新变化已使你的成员身份续订资格面临风险。"},
     "zh-hant": {"competency": "專長認證", "silver": "銀級", "gold": "金級", "membership": "會員資格", "benefits": "權益",
                 "override": "成就覆寫", "path": "達成路徑",
-                "at_risk": "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。"},
+                "at_risk": "您的專長認證成就最近的變更，已經對您的會員續約資格產生風險。"},
 }
 
 
@@ -280,11 +280,14 @@ def test_signing_in_applies_the_saved_preference(demo, client):
     assert '<html lang="zh-hans"' in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
-def test_signing_in_without_a_preference_saves_the_language_signed_in_with(demo, client):
+def test_signing_in_saves_no_preference_and_the_browser_keeps_deciding(demo, client):
     assert Employee.objects.get(email=OVERRIDE_MEMBER).language == ""
-    client.post("/accounts/login/", {"username": OVERRIDE_MEMBER, "password": DEMO_PASSWORD},
-                HTTP_ACCEPT_LANGUAGE="zh-TW")
-    assert Employee.objects.get(email=OVERRIDE_MEMBER).language == "zh-hant"  # her emails follow it
+    response = client.post("/accounts/login/", {"username": OVERRIDE_MEMBER, "password": DEMO_PASSWORD},
+                           HTTP_ACCEPT_LANGUAGE="en-US")
+    assert response.status_code == 302 and settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert Employee.objects.get(email=OVERRIDE_MEMBER).language == ""  # an English browser once: nothing saved
+    assert '<html lang="zh-hant"' in client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-TW").content.decode()
+    assert '<html lang="en"' in client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
 def test_a_failed_sign_in_says_why_in_the_browsers_language(demo, client):

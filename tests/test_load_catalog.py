@@ -593,6 +593,15 @@ def test_the_bundled_catalog_loads_cleanly_without_a_path(capsys):
         ("Mobility", "Windows and Devices"),
         ("Business applications", "Cloud CRM"),
         ("Business applications", "ERP"),
+        # the eight the 2017 program also had
+        ("Application development", "Application Integration"),
+        ("Application development", "DevOps"),
+        ("Cloud platform", "Datacenter"),
+        ("Data management", "Data Analytics"),
+        ("Business applications", "Project and Portfolio Management"),
+        ("Mobility", "Enterprise Mobility Management"),
+        ("Productivity", "Collaboration and Content"),
+        ("Productivity", "Communications"),
     }
     for competency in Competency.objects.exclude(slug="erp"):
         assert set(competency.options.values_list("level", flat=True)) == {"silver", "gold"}, competency.slug
@@ -617,7 +626,7 @@ def test_the_bundled_catalog_loads_cleanly_without_a_path(capsys):
                  "MCSD-APP-BUILDER", "MCSE-PRODUCTIVITY", "MCSA-OFFICE-365"]:
         assert code in codes
     assert set(Credential.objects.filter(kind="assessment").values_list("code", flat=True)) == {
-        "AZ-ASSESSMENT", "DP-FOUNDATIONS", "W10-DEPLOYMENT"
+        "AZ-ASSESSMENT", "DP-FOUNDATIONS", "W10-DEPLOYMENT", "AI-ASSESSMENT", "EMS-ASSESSMENT"
     }
     cloud_silver = Requirement.objects.get(option__competency__slug="cloud-platform", option__level="silver", kind="metric")
     assert cloud_silver.params["at_least"] == {"developed": 15000, "developing": 10000}

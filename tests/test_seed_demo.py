@@ -23,6 +23,7 @@ def test_it_builds_a_gold_member_an_at_risk_member_an_override_and_an_empty_one(
     assert levels() == {
         ("1000001", "application-development"): ("silver", "silver"),
         ("1000001", "cloud-platform"): ("gold", "gold"),
+        ("1000001", "devops"): ("silver", "silver"),  # its Azure engineers count for DevOps too
         ("1000003", "data-platform"): ("silver", "gold"),
     }
     assert StatusChange.objects.filter(organization__mpn_id="1000001", competency__slug="cloud-platform",

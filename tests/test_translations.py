@@ -35,8 +35,8 @@ TERMS = {
 }
 AT_RISK = "A recent change to your competency achievement has put your membership renewal eligibility at risk."
 AT_RISK_WORDS = (
-    "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。",
-    "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。",
+    "你的能力成就的最新变化已使你的成员身份续订资格面临风险。",
+    "您的專長認證成就最近的變更，已經對您的會員續約資格產生風險。",
 )
 
 

@@ -9,6 +9,7 @@ from django import template
 from django.utils.formats import date_format
 
 from competencies.causes import cause_words
+from competencies.countries import country_name
 from competencies.dates import last_day
 from competencies.formatting import format_amount, format_money, format_number, level_words
 from competencies.models import Level
@@ -70,3 +71,9 @@ def titled(code, titles):
     when the catalog gives it no title (`titles`: `selectors.credential_titles()`)."""
     title = (titles or {}).get(code, "")
     return f"{code} {title}" if title else code
+
+
+@register.filter
+def country(name):
+    """An organization's country (stored as its English name) in the active language, as CLDR names it."""
+    return country_name(name) if name else name

@@ -28,10 +28,10 @@ LANGUAGES = {
     "en": ("en-US", {"dashboard": "put your membership renewal eligibility at risk", "competencies": "Competencies",
                      "membership": "Membership fees", "benefits": "Offers", "directory": "Find a partner",
                      "admin": "Achievement override", "login": "Sign in to Partner Center"}),
-    "zh-hans": ("zh-CN", {"dashboard": "最近对你的能力成就所做的更改已使你的成员身份续订资格面临风险。", "competencies": "能力",
+    "zh-hans": ("zh-CN", {"dashboard": "你的能力成就的最新变化已使你的成员身份续订资格面临风险。", "competencies": "能力",
                           "membership": "成员身份费用", "benefits": "权益", "directory": "查找合作伙伴",
                           "admin": "成就替代", "login": "登录合作伙伴中心"}),
-    "zh-hant": ("zh-TW", {"dashboard": "最近對您專長認證成就所做的變更，已使您會員資格的續約資格面臨風險。",
+    "zh-hant": ("zh-TW", {"dashboard": "您的專長認證成就最近的變更，已經對您的會員續約資格產生風險。",
                           "competencies": "專長認證", "membership": "會員資格費用", "benefits": "權益",
                           "directory": "尋找合作夥伴", "admin": "成就覆寫", "login": "登入合作夥伴中心"}),
 }
@@ -81,8 +81,8 @@ def test_the_main_pages_in_each_language(browser, live_server, demo, language):
               ("/dashboard/membership/competencies/cloud-platform/", "competency-detail", "competencies"),
               ("/dashboard/certifications/", "certifications", "competencies"),
               ("/dashboard/profile/", "profile", "directory" if language == "en" else "competencies"))
-        # signing in with no saved preference kept the browser's language as the employee's
-        assert Employee.objects.get(email="sam.lee@fabrikam.example").language == language
+        # signing in saves nothing: the pages followed the browser, and the employee still has no preference
+        assert Employee.objects.get(email="sam.lee@fabrikam.example").language == ""
 
         context.clear_cookies()
         sign_in(page, "ava.chen@contoso.example")
