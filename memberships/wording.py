@@ -84,7 +84,7 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
     """The open items of an at-risk notification, each with what was lost and why, and the next steps:
     `{"text", "competency", "competency_url", "people_url", "fix_by"}` (links absolute for the emails)."""
     items = [i for i in payload.get("items", []) if not i.get("recovered_on")]
-    found = _competencies(items)
+    competencies = _competencies(items)
     held = _lost_credentials(items)
 
     def link(path: str) -> str:
@@ -95,7 +95,7 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
         short = item.get("short", {})
         words = short.get(language) or short.get("en") or []
         lost = _("%(competency)s: %(level)s lost (now %(now)s).") % {
-            "competency": _competency(item, found), "level": _label(item["level"]), "now": _label(item["now"])}
+            "competency": _competency(item, competencies), "level": _label(item["level"]), "now": _label(item["now"])}
         short = _("Short: %(words)s.") % {"words": pgettext("list separator", "; ").join(words)} if words else ""
         because = cause_words(item.get("cause_params"))
         cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
@@ -104,10 +104,10 @@ def at_risk_items(payload: dict, language: str, *, absolute: bool = False) -> li
         had = _("%(name)s held %(credentials)s.") % {
             "name": params.get("name", ""), "credentials": pgettext("list separator", "; ").join(credentials)
         } if credentials else ""
-        slug = found[item["competency_id"]].slug if item["competency_id"] in found else None
+        slug = competencies[item["competency_id"]].slug if item["competency_id"] in competencies else None
         found.append({
             "text": sentences(lost, short, cause, had),
-            "competency": _competency(item, found),
+            "competency": _competency(item, competencies),
             "competency_url": link(reverse("dashboard:competency", args=[slug])) if slug else "",
             "people_url": link(reverse("dashboard:people")),
             "fix_by": _until(payload.get("term_ends_on")),
