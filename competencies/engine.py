@@ -95,13 +95,31 @@ def evaluate(
             results = {key: result for key, result in results.items() if key[1] in wanted}
         return results
     facts_by_org, overrides = load_facts(ids, day, snapshot)
-    competencies = [c for c in snapshot.competencies if wanted is None or c.id in wanted]
+    return evaluate_facts(facts_by_org, overrides, snapshot, details=details, competency_ids=wanted)
 
+
+def evaluate_facts(
+    facts_by_org: dict[int, OrganizationFacts],
+    overrides: dict[tuple[int, int], OverrideInfo],
+    snapshot: CatalogSnapshot,
+    *,
+    details: bool = False,
+    competency_ids: set[int] | None = None,
+    key_people: bool = True,
+) -> dict[tuple[int, int], CompetencyResult]:
+    """`evaluate` of facts already read (`load_facts`), or changed in memory (`competencies.what_if`): no query.
+
+    `key_people=False` leaves the key people out of the details (each costs
+    one more evaluation per contributor).
+    """
+    competencies = [c for c in snapshot.competencies if competency_ids is None or c.id in competency_ids]
     results: dict[tuple[int, int], CompetencyResult] = {}
     for org_id, facts in facts_by_org.items():
         for competency in competencies:
             override = overrides.get((org_id, competency.id))
-            results[(org_id, competency.id)] = _evaluate_competency(competency, facts, override, details=details)
+            results[(org_id, competency.id)] = _evaluate_competency(
+                competency, facts, override, details=details, key_people=key_people
+            )
     return results
 
 
@@ -118,7 +136,8 @@ def _evaluate_options(competency: CompetencySpec, facts: OrganizationFacts, *, d
 
 
 def _evaluate_competency(
-    competency: CompetencySpec, facts: OrganizationFacts, override: OverrideInfo | None, *, details: bool
+    competency: CompetencySpec, facts: OrganizationFacts, override: OverrideInfo | None, *, details: bool,
+    key_people: bool = True,
 ) -> CompetencyResult:
     options = _evaluate_options(competency, facts, details=details)
     evaluated, met_option_id = evaluated_level(options)
@@ -133,7 +152,7 @@ def _evaluate_competency(
         met_option_id=met_option_id,
         options=options,
     )
-    if details and evaluated != Level.NONE:
+    if details and key_people and evaluated != Level.NONE:
         result.key_people = _key_people(competency, facts, options, floor, effective)
     return result
 

@@ -79,12 +79,17 @@ def qualifications(organization: Organization, *, day: datetime.date) -> dict[st
     """
     catalog = catalog_snapshot()
     results = evaluate(organization_ids=[organization.pk], day=day, details=True, catalog=catalog)
+    return qualifications_of(results, organization_id=organization.pk, catalog=catalog, day=day)
+
+
+def qualifications_of(results: dict, *, organization_id: int, catalog, day: datetime.date) -> dict[str, Qualification]:
+    """`qualifications` from results already evaluated (with details): the what-if planner's plan."""
     found = {}
     for level in (Level.SILVER, Level.GOLD):
         rank = LEVEL_RANK[level]
         qualifying, best = [], None
         for spec in catalog.competencies:
-            result = results.get((organization.pk, spec.id))
+            result = results.get((organization_id, spec.id))
             if result is None:
                 continue
             if LEVEL_RANK[result.effective_level] >= rank:
@@ -276,8 +281,13 @@ class MembershipState:
         return Decision(True, price_usd=benefit.price_usd, starts_on=self.day, ends_on=years_after(self.day))
 
 
-def membership_state(organization: Organization, *, day: datetime.date) -> MembershipState:
-    """The organization's membership on D with everything the rules need (a fixed number of queries)."""
+def membership_state(
+    organization: Organization, *, day: datetime.date, qualified: dict[str, Qualification] | None = None
+) -> MembershipState:
+    """The organization's membership on D with everything the rules need (a fixed number of queries).
+
+    `qualified`: the qualifications already made (`qualifications_of` a what-if plan's results) instead of
+    evaluating the stored data."""
     latest = (
         Membership.objects.filter(organization=organization, superseded_by__isnull=True)
         .order_by("-ends_on", "-pk")
@@ -288,7 +298,7 @@ def membership_state(organization: Organization, *, day: datetime.date) -> Membe
         day=day,
         active=membership_on(organization, day=day),
         latest=latest,
-        qualifications=qualifications(organization, day=day),
+        qualifications=qualified if qualified is not None else qualifications(organization, day=day),
         prices=dict(MembershipPlan.objects.values_list("level", "price_usd")),
     )
 

@@ -126,6 +126,7 @@ class Notification(models.Model):
         EXPIRING_SOON = "expiring_soon", _("Expiring soon")
         RENEWAL_REMINDER = "renewal_reminder", _("Renewal reminder")
         REFERRAL = "referral", _("Referral request")
+        EARLY_WARNING = "early_warning", _("Early warning")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notifications")
     membership = models.ForeignKey(

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from competencies.causes import cause_words
 from competencies.dates import last_day
+from competencies.forecast import forecast_words
 from competencies.formatting import level_words, sentences
 from competencies.models import Competency, EarnedCredential, Employee, Organization
 from competencies.preferences import email_language
@@ -24,7 +25,8 @@ from .models import Notification
 AT_RISK_SENTENCE = gettext_lazy(
     "A recent change to your competency achievement has put your membership renewal eligibility at risk."
 )
-BANNER_KINDS = [Notification.Kind.AT_RISK, Notification.Kind.EXPIRING_SOON, Notification.Kind.RENEWAL_REMINDER]
+BANNER_KINDS = [Notification.Kind.AT_RISK, Notification.Kind.EXPIRING_SOON, Notification.Kind.RENEWAL_REMINDER,
+                Notification.Kind.EARLY_WARNING]
 
 
 def _site(path: str) -> str:
@@ -158,6 +160,39 @@ def _reminder_words(payload: dict) -> str:
     ) % values
 
 
+# What to do before a drop, by the kind of fact that causes it (`competencies.forecast.FORECAST_TEMPLATES`).
+REMEDIES = {
+    "expires": gettext_lazy("Remedy: renew the credential, or certify another person, before %(day)s."),
+    "retires": gettext_lazy("Remedy: have someone earn a credential that replaces it before %(day)s."),
+    "leaves": gettext_lazy("Remedy: certify another person of the organization before %(day)s."),
+    "metric_leaves": gettext_lazy("Remedy: record newer figures for %(metric)s before %(day)s."),
+    "override_ends": gettext_lazy("Remedy: meet the level's requirements before the override ends on %(day)s."),
+}
+OTHER_REMEDY = gettext_lazy("Remedy: meet the level's requirements again before %(day)s.")
+
+
+def early_warning_words(payload: dict) -> tuple[str, list[str]]:
+    """An early warning's sentence and, per drop, its cause and remedy, in the active language."""
+    decisive = datetime.date.fromisoformat(payload["decisive_day"])
+    text = _(
+        "If nothing changes, your %(level)s membership cannot be renewed on %(anniversary)s: from %(day)s no "
+        "competency is at %(level)s any more."
+    ) % {"level": _label(payload["membership_level"]), "anniversary": _day(payload["anniversary"]),
+         "day": date_format(decisive)}
+    lines = []
+    for drop in payload.get("drops", []):
+        params = drop.get("cause_params") or {}
+        day = datetime.date.fromisoformat(drop["day"])
+        change = _("%(day)s: %(competency)s %(old)s → %(new)s.") % {
+            "day": date_format(day), "competency": drop["competency"], "old": _label(drop["old"]),
+            "new": _label(drop["new"])}
+        because = forecast_words(params)
+        cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
+        remedy = REMEDIES.get(params.get("kind"), OTHER_REMEDY)
+        lines.append(sentences(change, cause, str(remedy) % {"day": date_format(day), "metric": params.get("metric", "")}))
+    return text, lines
+
+
 def email_context(notification: Notification, admin: Employee) -> dict:
     """What the email templates need; words are made while the recipient's language is active (email_enqueue)."""
     language = email_language(employee=admin, organization=notification.organization)
@@ -180,6 +215,9 @@ def email_context(notification: Notification, admin: Employee) -> dict:
             context["renewal"] = _renewal_words(payload)
             found = _competencies(payload.get("items", []))
             context["competencies"] = ", ".join(_competency(i, found) for i in payload.get("items", []))
+        elif notification.kind == Notification.Kind.EARLY_WARNING:
+            context["text"], context["lines"] = early_warning_words(payload)
+            context["level"] = _label(payload["membership_level"])
         elif notification.kind == Notification.Kind.RENEWAL_REMINDER:
             context["text"] = _reminder_words(payload)
             context["level"] = _label(payload["level"])
@@ -212,6 +250,9 @@ def dashboard_notifications(organization: Organization, *, day: datetime.date) -
                                 "footer": _renewal_words(payload)})
         elif notification.kind == Notification.Kind.EXPIRING_SOON:
             text, lines = _expiring_words(payload)
+            banners.append({"kind": notification.kind, "css": "warn", "text": text, "lines": lines, "footer": ""})
+        elif notification.kind == Notification.Kind.EARLY_WARNING:
+            text, lines = early_warning_words(payload)
             banners.append({"kind": notification.kind, "css": "warn", "text": text, "lines": lines, "footer": ""})
         else:
             banners.append({"kind": notification.kind, "css": "info", "text": _reminder_words(payload),

@@ -4,7 +4,7 @@
     2. evaluate every organization as of the day, recording every change of level;
     2b. forecast: store, per organization, the changes of level the coming year holds if nothing
        new happens (`competencies.forecast`);
-    3. notify: raise and clear at-risk and expiring-soon notifications, queue their emails;
+    3. notify: raise and clear at-risk, expiring-soon and early-warning notifications, queue their emails;
     4. remind: renewal reminders (a membership's state — active, grace, lapsed — is derived
        from its dates, so lapsing needs no write);
     5. send the emails queued.
@@ -39,6 +39,7 @@ from competencies.models import Competency, CompetencyStatus, Organization
 from competencies.overrides import overrides_expire
 from competencies.statuses import RefreshResult, statuses_refresh
 from memberships.at_risk import at_risk_refresh
+from memberships.early_warnings import early_warnings_refresh
 from memberships.expiring import expiring_soon_refresh
 from memberships.outbox import emails_deliver_pending
 from memberships.reminders import renewal_reminders_send
@@ -158,10 +159,14 @@ def forecast_range(*, first_id: int, last_id: int | None, day: datetime.date) ->
 
 
 def notify(*, organization_ids: list[int], day: datetime.date) -> dict:
-    """Step 3 for some organizations: raise and clear at-risk notifications and queue their emails; expiring soon."""
+    """Step 3 for some organizations: raise and clear at-risk notifications and queue their emails; expiring soon;
+    early warnings (which read the forecast of step 2b)."""
     result = at_risk_refresh(organization_ids=organization_ids, day=day)
     result.add(expiring_soon_refresh(organization_ids=organization_ids, day=day))
-    return vars(result)
+    found = vars(result)
+    for name, value in early_warnings_refresh(organization_ids=organization_ids, day=day).items():
+        found[name] = found.get(name, 0) + value
+    return found
 
 
 def notify_range(*, first_id: int, last_id: int | None, day: datetime.date) -> dict:

@@ -13,6 +13,7 @@ from competencies import export_views, people_views
 from competencies import views as competency_views
 from memberships import exports as membership_exports
 from memberships import views as membership_views
+from memberships import what_if_views
 
 
 # URL parameters are checked by their shape before any view or query: a value that cannot be one is 404.
@@ -36,6 +37,7 @@ dashboard_patterns = (
     [
         path("", membership_views.dashboard_home, name="home"),
         path("membership/", membership_views.membership_overview, name="membership"),
+        path("membership/what-if/", what_if_views.what_if, name="what-if"),
         path("membership/buy/", membership_views.membership_buy, name="membership-buy"),
         path("membership/upgrade/", membership_views.membership_upgrade, name="membership-upgrade"),
         path("membership/renew/", membership_views.membership_renew, name="membership-renew"),

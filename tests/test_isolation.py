@@ -33,7 +33,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter, PathConverter, SlugConverter, StringConverter
 
-from competencies.models import Competency, Employee, Organization
+from competencies.models import Competency, Employee, Invitation, Organization
 from competencies.selectors import organization_of
 from memberships import services
 from memberships.models import Benefit, Order, Redemption, Referral
@@ -375,3 +375,23 @@ def test_agents_reach_exactly_what_their_group_grants(world):
     # The rule names only models that exist and every one it names (but requirements, edited inline) is in admin.
     registered = {m._meta.label_lower for m in django_admin.site._registry}
     assert set(AGENT_MAY) - registered == {"competencies.requirement"}
+
+
+def test_the_what_if_plan_naming_another_organizations_people_is_not_found(world):
+    """The planner reads its plan from the query string (the sweep sends none): each person and invitation id of
+    another organization, in each parameter that names one, answers 404 and shows nothing of theirs."""
+    client = Client()
+    client.force_login(world.employee)
+    others = [o.pk for o in world.others]
+    people = [e.pk for e in Employee.objects.all() if (o := organization_of(e, day=D)) is not None and o.pk in others]
+    invitations = list(Invitation.objects.filter(organization_id__in=others).values_list("pk", flat=True))
+    url = reverse("dashboard:what-if")
+    problems = []
+    with time_machine.travel(NOW, tick=False):
+        assert client.get(url).status_code == 200
+        for query in ([f"leave={pk}" for pk in people[:20]] + [f"invite={pk}" for pk in invitations]
+                      + [f"earn_who={pk}&earn_code=AZ-900&earn_on={D}" for pk in people[:5]]):
+            response = client.get(f"{url}?{query}")
+            if response.status_code != 404 or shown(response, world.markers):
+                problems.append(f"{query}: {response.status_code} {shown(response, world.markers)[:3]}")
+    assert people and problems == []
