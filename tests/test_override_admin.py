@@ -31,6 +31,10 @@ AGENT_PERMISSIONS = {
     ("memberships", codename)
     for codename in ["view_membership", *(f"{a}_{m}" for m in ("membershipplan", "benefit") for a in ("add", "change", "view"))]
 }
+# Migration 0009: the read-only pages about an organization's people, purchases and notifications.
+AGENT_PERMISSIONS |= {
+    ("competencies", f"view_{m}") for m in ("employee", "association", "earnedcredential", "invitation")
+} | {("memberships", f"view_{m}") for m in ("order", "redemption", "referral", "notification", "outboundemail")}
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +83,9 @@ def test_the_agent_group_has_exactly_the_permissions_an_agent_needs(db):
     granted = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert granted == AGENT_PERMISSIONS
     assert not any(codename.startswith("delete_") for _app, codename in granted)
-    assert not Permission.objects.filter(group=group, content_type__model__in=["employee", "group", "permission"]).exists()
+    # Agents see employees (read-only) but never edit accounts, groups or permissions.
+    assert not Permission.objects.filter(group=group, content_type__model__in=["employee", "group", "permission"]).exclude(
+        codename="view_employee").exists()
 
 
 def test_an_agent_sees_the_preview_before_saving_then_applies_the_override(
@@ -276,9 +282,13 @@ def test_an_agent_looks_up_organizations_and_edits_the_catalog_but_not_users(age
     response = agent_client.post(reverse("admin:competencies_credential_add"),
                                  {"code": "AZ-305", "kind": "exam", "title": "Designing Azure Infrastructure Solutions"})
     assert response.status_code == 302
-    # No user editing, no memberships editing.
-    assert agent_client.get(reverse("admin:competencies_employee_changelist")).status_code == 403
-    assert agent_client.get(reverse("admin:competencies_employee_change", args=[agent.pk])).status_code == 403
+    # No user editing (employees are read-only for agents), no memberships editing.
+    assert agent_client.get(reverse("admin:competencies_employee_changelist")).status_code == 200
+    assert agent_client.get(reverse("admin:competencies_employee_add")).status_code == 403
+    assert agent_client.post(reverse("admin:competencies_employee_change", args=[agent.pk]),
+                             {"email": agent.email, "name": "Renamed", "is_superuser": "on"}).status_code == 403
+    agent.refresh_from_db()
+    assert agent.name == "Ada Agent" and not agent.is_superuser
     assert agent_client.get(reverse("admin:auth_group_changelist")).status_code == 403
     assert agent_client.post(reverse("admin:memberships_membership_change", args=[membership.pk]),
                              {"level": "gold"}).status_code == 403
