@@ -7,6 +7,7 @@ every page about them is read-only (agents hold only their view permissions, mig
 from django.contrib import admin
 from django.template.defaultfilters import linebreaksbr
 from django.utils import translation
+from django.utils.formats import date_format
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -175,11 +176,11 @@ class NotificationAdmin(ReadOnly, ModelAdmin):
 
     @admin.display(description=_("raised on"), ordering="raised_on")
     def raised(self, obj):
-        return obj.raised_on
+        return date_format(obj.raised_on)
 
     @admin.display(description=_("cleared on"), ordering="cleared_on")
     def cleared(self, obj):
-        return obj.cleared_on or "—"
+        return date_format(obj.cleared_on) if obj.cleared_on else "—"
 
     @admin.display(description=_("what it says"))
     def what_it_says(self, obj):
