@@ -165,7 +165,7 @@ class EarnedCredential(models.Model):
         indexes = [models.Index(fields=["credential", "employee"])]
 
     def __str__(self):
-        return f"{self.employee} · {self.credential.code}"
+        return f"{self.employee} — {self.credential} ({date_format(self.earned_on)})"
 
 
 class Association(models.Model):
@@ -204,7 +204,10 @@ class Association(models.Model):
         indexes = [models.Index(fields=["organization", "starts_on"])]
 
     def __str__(self):
-        return f"{self.employee} → {self.organization.mpn_id} [{self.starts_on}, {self.ends_on or '…'})"
+        return _("%(employee)s at %(organization)s from %(start)s until %(end)s") % {
+            "employee": self.employee, "organization": self.organization.name, "start": date_format(self.starts_on),
+            "end": date_format(self.ends_on) if self.ends_on else "…",
+        }
 
 
 class Invitation(models.Model):
@@ -247,7 +250,10 @@ class Invitation(models.Model):
         indexes = [models.Index(fields=["email", "state"], name="invitation_email_state")]
 
     def __str__(self):
-        return f"{self.email} → {self.organization.mpn_id} ({self.state})"
+        return _("%(email)s invited to %(organization)s on %(day)s (%(state)s)") % {
+            "email": self.email, "organization": self.organization.name, "day": date_format(self.created_on),
+            "state": self.get_state_display(),
+        }
 
     def is_open_on(self, day: datetime.date) -> bool:
         return self.state == self.State.PENDING and day < self.expires_on
@@ -268,6 +274,9 @@ class MetricValue(models.Model):
             models.UniqueConstraint(fields=["organization", "metric", "period_end"], name="metric_value_unique"),
             models.CheckConstraint(condition=Q(value__gte=0), name="metric_value_not_negative"),
         ]
+
+    def __str__(self):
+        return f"{self.organization.name} — {self.metric.name} {self.value} ({date_format(self.period_end)})"
 
 
 class Override(models.Model):
@@ -317,9 +326,9 @@ class Override(models.Model):
         ]
 
     def __str__(self):
-        return _("%(mpn_id)s %(competency)s %(level)s until %(end)s") % {
-            "mpn_id": self.organization.mpn_id,
-            "competency": self.competency.slug,
+        return _("%(organization)s — %(competency)s %(level)s until %(end)s") % {
+            "organization": self.organization.name,
+            "competency": self.competency.name,
             "level": self.get_level_display(),
             "end": date_format(self.expires_on),
         }
@@ -361,6 +370,11 @@ class OverrideAudit(models.Model):
         verbose_name_plural = _("override audit")
         ordering = ["at", "id"]
 
+    def __str__(self):
+        return _("%(action)s on %(day)s: %(override)s") % {
+            "action": self.get_action_display(), "day": date_format(self.day), "override": self.override,
+        }
+
 
 class CompetencyStatus(models.Model):
     """The latest evaluation of one organization in one competency, as of `as_of`.
@@ -392,6 +406,12 @@ class CompetencyStatus(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "competency"], name="one_status_per_org_competency")
         ]
+
+    def __str__(self):
+        return _("%(organization)s — %(competency)s %(level)s as of %(day)s") % {
+            "organization": self.organization.name, "competency": self.competency.name,
+            "level": self.get_effective_level_display(), "day": date_format(self.as_of),
+        }
 
 
 class StatusChange(models.Model):
@@ -435,6 +455,12 @@ class StatusChange(models.Model):
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "competency", "day"])]
 
+    def __str__(self):
+        return _("%(organization)s — %(competency)s on %(day)s: %(old)s → %(new)s") % {
+            "organization": self.organization.name, "competency": self.competency.name, "day": date_format(self.day),
+            "old": self.get_old_effective_display(), "new": self.get_new_effective_display(),
+        }
+
 
 class ForecastChange(models.Model):
     """A change of level the forecast expects on `day` if nothing new happens (competencies/forecast.py).
@@ -466,4 +492,7 @@ class ForecastChange(models.Model):
         indexes = [models.Index(fields=["organization", "day"])]
 
     def __str__(self):
-        return f"{self.organization_id} · {self.competency_id} · {self.day}: {self.old_effective} → {self.new_effective}"
+        return _("%(organization)s — %(competency)s on %(day)s: %(old)s → %(new)s") % {
+            "organization": self.organization.name, "competency": self.competency.name, "day": date_format(self.day),
+            "old": self.get_old_effective_display(), "new": self.get_new_effective_display(),
+        }

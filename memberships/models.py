@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from competencies.formatting import format_money
@@ -146,7 +147,9 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["organization", "cleared_on"])]
 
     def __str__(self):
-        return self.key
+        return _("%(organization)s — %(kind)s, raised on %(day)s") % {
+            "organization": self.organization.name, "kind": self.get_kind_display(), "day": date_format(self.raised_on),
+        }
 
 
 class OutboundEmail(models.Model):
@@ -181,7 +184,9 @@ class OutboundEmail(models.Model):
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self):
-        return f"{self.key} ({self.get_status_display()})"
+        return _("“%(subject)s” to %(to)s (%(status)s)") % {
+            "subject": self.subject, "to": self.to_email, "status": self.get_status_display(),
+        }
 
 
 class Order(models.Model):
@@ -375,7 +380,7 @@ class Redemption(models.Model):
         ]
 
     def __str__(self):
-        return self.code
+        return f"{self.organization.name} — {self.benefit.name} ({self.code}, {date_format(self.day)})"
 
 
 class Referral(models.Model):

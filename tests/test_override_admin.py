@@ -31,6 +31,10 @@ AGENT_PERMISSIONS = {
     ("memberships", codename)
     for codename in ["view_membership", *(f"{a}_{m}" for m in ("membershipplan", "benefit") for a in ("add", "change", "view"))]
 }
+# Migration 0009: the read-only pages about an organization's people, purchases and notifications.
+AGENT_PERMISSIONS |= {
+    ("competencies", f"view_{m}") for m in ("employee", "association", "earnedcredential", "invitation")
+} | {("memberships", f"view_{m}") for m in ("order", "redemption", "referral", "notification", "outboundemail")}
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +83,9 @@ def test_the_agent_group_has_exactly_the_permissions_an_agent_needs(db):
     granted = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert granted == AGENT_PERMISSIONS
     assert not any(codename.startswith("delete_") for _app, codename in granted)
-    assert not Permission.objects.filter(group=group, content_type__model__in=["employee", "group", "permission"]).exists()
+    # Agents see employees (read-only) but never edit accounts, groups or permissions.
+    assert not Permission.objects.filter(group=group, content_type__model__in=["employee", "group", "permission"]).exclude(
+        codename="view_employee").exists()
 
 
 def test_an_agent_sees_the_preview_before_saving_then_applies_the_override(
@@ -121,7 +127,8 @@ def test_changing_a_value_after_the_preview_shows_the_preview_again(agent_client
     [
         ({"reason": ""}, "A reason is required: say why the organization gets this level."),
         ({"level": "platinum"}, "Unknown level “platinum”: an override grants Silver or Gold."),
-        ({"expires_on": "2026-11-19"}, "The override must end after it starts: it starts on Nov. 20, 2026 and would end on Nov. 19, 2026."),
+        ({"expires_on": "2026-11-19"},
+         "The override must end after it starts: it starts on Nov. 20, 2026 and would end on Nov. 19, 2026."),
         ({"expires_on": "2026-11-20"}, "The override must end after it starts"),
     ],
 )
@@ -151,7 +158,8 @@ def test_a_forged_choice_is_refused_in_words_not_with_a_server_error(agent_clien
 
 
 def test_an_agent_extends_an_override_with_a_reason(agent_client, agent, org, cloud):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     url = reverse("admin:competencies_override_change", args=[override.pk])
     page = agent_client.get(url).content.decode()
     assert "Today (Nov. 20, 2026): evaluated Silver, effective Gold." in page
@@ -173,7 +181,8 @@ def test_an_agent_extends_an_override_with_a_reason(agent_client, agent, org, cl
 
 
 def test_the_revoke_action_asks_for_a_reason_then_revokes(agent_client, agent, org, cloud):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     action = {"action": "revoke_overrides", "_selected_action": [override.pk]}
 
     confirm = agent_client.post(CHANGELIST, action)
@@ -194,7 +203,8 @@ def test_the_revoke_action_asks_for_a_reason_then_revokes(agent_client, agent, o
 
 
 def test_the_revoke_button_on_an_active_override_asks_for_a_reason(agent_client, agent, org, cloud):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     change = reverse("admin:competencies_override_change", args=[override.pk])
     revoke = reverse("admin:competencies_override_revoke", args=[override.pk])
     assert revoke in agent_client.get(change).content.decode()
@@ -209,18 +219,21 @@ def test_the_revoke_button_on_an_active_override_asks_for_a_reason(agent_client,
 
 
 def test_nobody_deletes_an_override_or_an_audit_row(agent_client, agent, admin_client, org, cloud):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     delete = reverse("admin:competencies_override_delete", args=[override.pk])
     assert agent_client.post(delete, {"post": "yes"}).status_code == 403
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403  # not even a superuser
     audit = OverrideAudit.objects.get()
-    assert admin_client.post(reverse("admin:competencies_overrideaudit_delete", args=[audit.pk]), {"post": "yes"}).status_code == 403
+    audit_delete = reverse("admin:competencies_overrideaudit_delete", args=[audit.pk])
+    assert admin_client.post(audit_delete, {"post": "yes"}).status_code == 403
     assert "delete_selected" not in agent_client.get(CHANGELIST).content.decode()
     assert Override.objects.count() == 1 and OverrideAudit.objects.count() == 1
 
 
 def test_the_audit_is_listed_and_read_only(agent_client, agent, org, cloud):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     listing = agent_client.get(reverse("admin:competencies_overrideaudit_changelist"))
     assert listing.status_code == 200 and "Ada Agent" in listing.content.decode()
     audit = OverrideAudit.objects.get(override=override)
@@ -230,7 +243,8 @@ def test_the_audit_is_listed_and_read_only(agent_client, agent, org, cloud):
 
 
 def test_staff_who_are_not_agents_cannot_reach_overrides(client, org, cloud, agent):
-    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent, day=D)
+    override = override_apply(organization=org, competency=cloud, level="gold", reason="r", starts_on=D, actor=agent,
+                              day=D)
     staff = EmployeeFactory(email="sam@microsoft.example", is_staff=True)
     client.login(username=staff.email, password=PASSWORD)
     assert client.get(CHANGELIST).status_code == 403
@@ -276,9 +290,13 @@ def test_an_agent_looks_up_organizations_and_edits_the_catalog_but_not_users(age
     response = agent_client.post(reverse("admin:competencies_credential_add"),
                                  {"code": "AZ-305", "kind": "exam", "title": "Designing Azure Infrastructure Solutions"})
     assert response.status_code == 302
-    # No user editing, no memberships editing.
-    assert agent_client.get(reverse("admin:competencies_employee_changelist")).status_code == 403
-    assert agent_client.get(reverse("admin:competencies_employee_change", args=[agent.pk])).status_code == 403
+    # No user editing (employees are read-only for agents), no memberships editing.
+    assert agent_client.get(reverse("admin:competencies_employee_changelist")).status_code == 200
+    assert agent_client.get(reverse("admin:competencies_employee_add")).status_code == 403
+    assert agent_client.post(reverse("admin:competencies_employee_change", args=[agent.pk]),
+                             {"email": agent.email, "name": "Renamed", "is_superuser": "on"}).status_code == 403
+    agent.refresh_from_db()
+    assert agent.name == "Ada Agent" and not agent.is_superuser
     assert agent_client.get(reverse("admin:auth_group_changelist")).status_code == 403
     assert agent_client.post(reverse("admin:memberships_membership_change", args=[membership.pk]),
                              {"level": "gold"}).status_code == 403
