@@ -91,6 +91,7 @@ def night(
     run_range: Callable[[Sequence[str], int, int | None], None],
     send: Callable[[], object],
     catch_up: bool = False,
+    on_range: Callable[[int, int], None] | None = None,
 ) -> dict:
     """The night of `day`, in order: expire, then every range through RANGE_STEPS, then send.
 
@@ -103,14 +104,18 @@ def night(
     expired = expire_overrides(day=day)
     ranges = list(organization_ranges())
     stale = ranges_holding(organizations_not_evaluated(day=day), ranges) if catch_up else set(ranges)
-    for first_id, last_id in ranges:
+    for done, (first_id, last_id) in enumerate(ranges, start=1):
         steps = RANGE_STEPS if (first_id, last_id) in stale else RANGE_STEPS[1:]
         run_range(steps, first_id, last_id)
+        if on_range is not None:
+            on_range(done, len(ranges))  # a command's progress: ranges done of all
     send()
     return {"day": day.isoformat(), "overrides_expired": expired, "ranges": len(ranges), "ranges_evaluated": len(stale)}
 
 
-def run_nightly(*, day: datetime.date, now: datetime.datetime | None = None) -> NightlyReport:
+def run_nightly(
+    *, day: datetime.date, now: datetime.datetime | None = None, on_range: Callable[[int, int], None] | None = None
+) -> NightlyReport:
     """The night of `day`, synchronously: the same order and steps the Celery tasks run.
 
     With `now` (the command passes the clock), the pending emails are sent
@@ -127,7 +132,7 @@ def run_nightly(*, day: datetime.date, now: datetime.datetime | None = None) -> 
         if now is not None:
             report.emails = emails_deliver_pending(now=now)
 
-    done = night(day=day, run_range=run_range, send=send)
+    done = night(day=day, run_range=run_range, send=send, on_range=on_range)
     report.overrides_expired, report.ranges = done["overrides_expired"], done["ranges"]
     log.info("night of %s", report.summary())
     return report

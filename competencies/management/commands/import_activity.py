@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from competencies.activity import ImportFailed, import_activity
+from competencies.progress import progress, took
 from competencies.statuses import reevaluate_on_commit
 
 
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
             with stream:
-                result = import_activity(lines=stream, source=path)
+                lines = progress(stream, stream=self.stderr._out, verbosity=options["verbosity"], what="lines")
+                result = import_activity(lines=lines, source=path)
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path}: not UTF-8 text ({exc.reason}), nothing written") from exc
         except ImportFailed as exc:
@@ -49,4 +51,5 @@ class Command(BaseCommand):
             ) from exc
         # The organizations whose achievements may have changed are re-evaluated as of today.
         reevaluate_on_commit(organization_ids=sorted(result.touched_organization_ids), day=timezone.localdate())
-        self.stdout.write(f"{result.summary()} in {time.perf_counter() - started:.1f}s")
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"{result.summary()} {took(started)}.")

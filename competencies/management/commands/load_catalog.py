@@ -6,11 +6,14 @@ problem is printed to stderr as `<file>: <path>: <message>`, nothing is
 written, and the command exits non-zero.
 """
 
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from competencies.catalog import DEFAULT_CATALOG_PATH, load_catalog_file
 from competencies.catalog_checks import CatalogError
+from competencies.progress import took
 from competencies.statuses import catalog_changed, reevaluate_everyone_on_commit
 
 
@@ -38,6 +41,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path=None, **options):
+        started = time.perf_counter()
         path = path or DEFAULT_CATALOG_PATH
         try:
             counts = load_catalog_file(path)
@@ -51,4 +55,5 @@ class Command(BaseCommand):
             today = timezone.localdate()
             reevaluate_everyone_on_commit(day=today)
             line += f"; every organization re-evaluated as of {today} (queued)"
-        self.stdout.write(line)
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"{line}; {took(started)}.")

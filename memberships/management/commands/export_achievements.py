@@ -10,7 +10,8 @@ import csv
 import datetime
 import io
 import json
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,7 @@ from django.db.models import Max, Q
 
 from competencies.engine import batched, evaluate
 from competencies.models import CompetencyStatus, ForecastChange, Level, Organization
+from competencies.progress import Steps, shown, took
 from competencies.snapshot import catalog_snapshot
 from memberships.at_risk import at_risk_flags
 from memberships.displayed import displayed_levels
@@ -53,7 +55,9 @@ def membership_columns(*, organization_ids: list[int], day: datetime.date) -> di
     return {key: (displayed.get(key, "none"), key in at_risk) for key in set(displayed) | at_risk}
 
 
-def achievements_as_of(*, day: datetime.date, organization_ids: list[int] | None = None) -> list[dict]:
+def achievements_as_of(
+    *, day: datetime.date, organization_ids: list[int] | None = None, on_batch: Callable[[int, int], None] | None = None
+) -> list[dict]:
     """The export's rows as of `day`, for the given organizations (all when None), by MPN ID then catalog order."""
     catalog = catalog_snapshot()
     orgs = Organization.objects.all() if organization_ids is None else Organization.objects.filter(pk__in=organization_ids)
@@ -75,7 +79,10 @@ def achievements_as_of(*, day: datetime.date, organization_ids: list[int] | None
     ):
         levels[(org_id, competency_id)] = (evaluated, effective, expires_on)
     live = [pk for pk in mpn_ids if pk not in stored_orgs]
-    for batch in batched(live, settings.EVALUATION_BATCH_SIZE):
+    batches = list(batched(live, settings.EVALUATION_BATCH_SIZE))
+    for done, batch in enumerate(batches, start=1):
+        if on_batch is not None:
+            on_batch(done, len(batches))  # a command's progress: organizations evaluated live, by batch
         for key, result in evaluate(organization_ids=batch, day=day, catalog=catalog).items():
             if (result.evaluated_level, result.effective_level) != (Level.NONE, Level.NONE):
                 expires_on = result.override.expires_on if result.override else None
@@ -150,8 +157,15 @@ class Command(BaseCommand):
             organization_ids = list(Organization.objects.filter(mpn_id=mpn_id).values_list("pk", flat=True))
             if not organization_ids:
                 raise CommandError(f"no organization with MPN ID {mpn_id}")
-        rows = achievements_as_of(day=day, organization_ids=organization_ids)
+        started = time.perf_counter()
+        steps = Steps(stream=self.stderr._out, verbosity=options["verbosity"], what="batches")
+        try:
+            rows = achievements_as_of(day=day, organization_ids=organization_ids, on_batch=steps)
+        finally:
+            steps.close()
         self._write(rows, format)
+        if shown(self.stderr._out, options["verbosity"]):  # stdout is the data: the summary goes beside it
+            self.stderr.write(f"Exported {len(rows)} rows as of {day} {took(started)}.")
 
     def _write(self, rows: Iterable[dict], fmt: str) -> None:
         if fmt == "json":

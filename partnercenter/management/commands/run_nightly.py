@@ -1,10 +1,12 @@
 """`run_nightly [--date YYYY-MM-DD]`: the nightly jobs, synchronously, as of that day (docs/interfaces.md)."""
 
 import datetime
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from competencies.progress import Steps, took
 from partnercenter.night import run_nightly
 
 
@@ -28,8 +30,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, day=None, no_send=False, **options):
         on = _day(day) if day else timezone.localdate()
+        started = time.perf_counter()
+        steps = Steps(stream=self.stderr._out, verbosity=options["verbosity"], what="ranges")
         try:
-            report = run_nightly(day=on, now=None if no_send else timezone.now())
+            report = run_nightly(day=on, now=None if no_send else timezone.now(), on_range=steps)
         except Exception as exc:  # one line, as every command of the project
             raise CommandError(f"the night of {on} stopped: {type(exc).__name__}: {exc}") from exc
-        self.stdout.write(report.summary())
+        finally:
+            steps.close()
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"{report.summary()}; {took(started)}.")
