@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from . import admin_base, models
-from .admin_base import ModelAdmin, valid_id_or_404
+from .admin_base import ModelAdmin, ReadOnly, valid_id_or_404
 from .causes import cause_words
 from .statuses import reevaluate_everyone_on_commit
 
@@ -179,7 +179,7 @@ def level_change(old: str, new: str) -> str:
 
 
 @admin.register(models.CompetencyStatus)
-class CompetencyStatusAdmin(OrganizationColumn, ModelAdmin):
+class CompetencyStatusAdmin(ReadOnly, OrganizationColumn, ModelAdmin):
     list_display = ["organization_name", "competency", "evaluated_level", "effective_level", "override", "as_of"]
     list_filter = ["effective_level", "evaluated_level", "competency"]
     search_fields = ["organization__mpn_id", "organization__name"]
@@ -199,18 +199,9 @@ class CompetencyStatusAdmin(OrganizationColumn, ModelAdmin):
               or c.get_cause_display()) for c in changes),
         ) or "—"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.StatusChange)
-class StatusChangeAdmin(OrganizationColumn, ModelAdmin):
+class StatusChangeAdmin(ReadOnly, OrganizationColumn, ModelAdmin):
     """The append-only history: read-only for everyone."""
 
     list_display = ["day", "organization_name", "competency", "effective", "cause", "detail"]
@@ -233,15 +224,6 @@ class StatusChangeAdmin(OrganizationColumn, ModelAdmin):
     def detail(self, obj):
         """The cause's words in the agent's language; the search finds names and codes in its parameters."""
         return cause_words(obj.cause_params)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Registered here, in the order Django lists them.

@@ -20,7 +20,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import models
-from .admin_base import ModelAdmin, valid_id_or_404
+from .admin_base import ModelAdmin, ReadOnly, valid_id_or_404
 from .admin_override_forms import (
     ExpiringWithinFilter,
     OverrideAddForm,
@@ -251,7 +251,7 @@ def audit_changes(row: models.OverrideAudit) -> list[tuple[str, object, object]]
 
 
 @admin.register(models.OverrideAudit)
-class OverrideAuditAdmin(ModelAdmin):
+class OverrideAuditAdmin(ReadOnly, ModelAdmin):
     """Who applied, extended, revoked or expired an override: read-only for everyone."""
 
     list_display = ["at", "action", "override", "by", "reason"]
@@ -276,12 +276,3 @@ class OverrideAuditAdmin(ModelAdmin):
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                                 ((k, "—" if old is None else old, "—" if new is None else new) for k, old, new in rows))
         return format_html('<table class="audit-changes"><thead>{}</thead><tbody>{}</tbody></table>', head, body)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

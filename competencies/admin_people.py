@@ -6,7 +6,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from . import models
-from .admin_base import MalformedIdIs404, ModelAdmin
+from .admin_base import MalformedIdIs404, ModelAdmin, ReadOnly
 from .identity import InvalidEmail, canonical_email
 
 
@@ -58,7 +58,7 @@ class EarnedCredentialInline(ReadOnlyInline):
 
 
 @admin.register(models.Association)
-class AssociationAdmin(ModelAdmin):
+class AssociationAdmin(ReadOnly, ModelAdmin):
     """Who counts for which organization, and since when: written by invitations, imports and removals; read-only."""
 
     list_display = ["employee", "organization_name", "starts_on", "ends_on"]
@@ -73,18 +73,9 @@ class AssociationAdmin(ModelAdmin):
     def organization_name(self, obj):
         return obj.organization.name
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.Invitation)
-class InvitationAdmin(ModelAdmin):
+class InvitationAdmin(ReadOnly, ModelAdmin):
     """Invitations an organization's admins sent: read-only (sent, accepted, declined and withdrawn on the dashboard)."""
 
     list_display = ["email", "organization_name", "created_on", "expires_on", "state"]
@@ -98,15 +89,6 @@ class InvitationAdmin(ModelAdmin):
     @admin.display(description=_("organization"), ordering="organization__name")
     def organization_name(self, obj):
         return obj.organization.name
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.Employee)

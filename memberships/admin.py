@@ -11,23 +11,10 @@ from django.utils.formats import date_format
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from competencies.admin_base import ModelAdmin
+from competencies.admin_base import ModelAdmin, ReadOnly
 
 from . import models
 from .wording import at_risk_items
-
-
-class ReadOnly:
-    """Nobody adds, edits or deletes these rows here: the services and the night own them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.MembershipPlan)
