@@ -25,6 +25,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext, gettext_noop
 
 from .formatting import format_amount
+from .localized import localized
 from .models import Level
 
 TEMPLATES = {
@@ -48,7 +49,7 @@ TEMPLATES = {
 TEXT = "text"  # the kind of a sentence kept as stored
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-_DAYS = ("day", "start", "end")
+_DAYS = ("day", "start", "end", "period")
 _AMOUNTS = ("have", "need")
 
 
@@ -80,8 +81,12 @@ def cause_params_of(kind: str, **values) -> dict:
     return {"kind": kind, **{name: _stored(name, value) for name, value in values.items()}}
 
 
-def _localized(name: str, params: dict) -> str:
+def localized_value(name: str, params: dict) -> str:
+    """One placeholder of stored parameters in the active language: days and amounts formatted for it, a level
+    in words, a catalog name in its translation when the parameters carry one (`<name>_names`)."""
     value = params[name]
+    if isinstance(params.get(f"{name}_names"), dict):
+        return localized(str(value), params[f"{name}_names"])
     if name in _DAYS:
         return date_format(datetime.date.fromisoformat(value))
     if name == "level":
@@ -99,7 +104,7 @@ def cause_words(params: dict | None) -> str:
     if template is None:
         return str(params.get("text", ""))
     try:
-        values = {name: _localized(name, params) for name in _PLACEHOLDER.findall(template)}
+        values = {name: localized_value(name, params) for name in _PLACEHOLDER.findall(template)}
     except (KeyError, ValueError, InvalidOperation):
         # A row someone edited by hand: show what can be shown rather than fail the page.
         return str(params.get("text", ""))

@@ -37,10 +37,10 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils.formats import date_format
 from django.utils.translation import gettext, gettext_noop
 
 from .batch import collector_paused
+from .causes import localized_value
 from .engine import batched, evaluate
 from .facts import among
 from .models import (
@@ -269,7 +269,7 @@ def _metric_events(
                         windows[snapshot.metrics[slug].id].add(days)
     if not windows:
         return
-    names = {m.id: m.name for m in snapshot.metrics.values()}
+    names = {m.id: (m.name, m.names) for m in snapshot.metrics.values()}
     values = MetricValue.objects.filter(
         among("organization_id", ids),
         among("metric_id", list(windows)),
@@ -277,7 +277,10 @@ def _metric_events(
         period_end__lte=end,
     ).order_by().values_list("organization_id", "metric_id", "period_end")
     for org_id, metric_id, period_end in values:
-        base = {"metric_id": metric_id, "metric": names[metric_id], "period": period_end.isoformat()}
+        name, translations = names[metric_id]
+        base = {"metric_id": metric_id, "metric": name, "period": period_end.isoformat()}
+        if translations:
+            base["metric_names"] = translations
         if _in(day, end, period_end):
             events.add(org_id, period_end, Event("metric_enters", base, metric_id=metric_id))
         for days in sorted(windows[metric_id]):
@@ -358,15 +361,8 @@ def forecast_words(params: dict | None) -> str:
     template = FORECAST_TEMPLATES.get((params or {}).get("kind"))
     if template is None:
         return ""
-    values = {}
     try:
-        for name in _PLACEHOLDER.findall(template):
-            value = params[name]
-            if name == "period":
-                value = date_format(datetime.date.fromisoformat(value))
-            elif name == "level":
-                value = str(Level(value).label)
-            values[name] = value
+        values = {name: localized_value(name, params) for name in _PLACEHOLDER.findall(template)}
     except (KeyError, ValueError):
         return ""
     return gettext(template) % values

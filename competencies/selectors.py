@@ -96,9 +96,10 @@ def competency_history(organization: Organization, competency):
     return StatusChange.objects.filter(organization=organization, competency=competency).order_by("-day", "-id")
 
 
-def credential_titles() -> dict[str, str]:
-    """Every credential's title by its code (one query): pages show "70-533 Implementing …", never the code alone."""
-    return dict(Credential.objects.values_list("code", "title"))
+def credential_titles() -> dict[str, tuple[str, dict]]:
+    """Every credential's title and its translations by its code (one query): pages show "70-533 Implementing …",
+    never the code alone (the `titled` filter says it in the reader's language)."""
+    return {code: (title, names) for code, title, names in Credential.objects.values_list("code", "title", "names")}
 
 
 def requirement_credentials(catalog: CatalogSnapshot, competency_id: int) -> dict[int, list[str]]:

@@ -53,7 +53,7 @@ def catalog_snapshot() -> CatalogSnapshot:
         cached = None
         requirements, codes, slugs = _requirements(rows[1])
     credentials = tuple(
-        Credential.objects.filter(code__in=codes).order_by("pk").values_list("pk", "code", "accepted_until", "title")
+        Credential.objects.filter(code__in=codes).order_by("pk").values_list("pk", "code", "accepted_until", "title", "names")
     )
     metric_rows = tuple(Metric.objects.filter(slug__in=slugs).order_by("pk").values_list("pk", "slug", "name", "unit", "names"))
     if cached is not None and cached.lookups == (credentials, metric_rows):
@@ -99,7 +99,7 @@ def _compile(rows: tuple[tuple, tuple], requirements: list, credentials: tuple, 
     """The snapshot of the rows read, each requirement compiled by its kind, and compiled for the batch path."""
     competencies, options = rows
     metrics = {slug: MetricSpec(pk, slug, name, unit, names) for pk, slug, name, unit, names in metric_rows}
-    lookups = Lookups(ids_by_code={code: pk for pk, code, _until, _title in credentials}, metrics=metrics)
+    lookups = Lookups(ids_by_code={code: pk for pk, code, _until, _title, _names in credentials}, metrics=metrics)
 
     reqs_by_option: dict[int, list] = defaultdict(list)
     max_window = 0
@@ -121,9 +121,9 @@ def _compile(rows: tuple[tuple, tuple], requirements: list, credentials: tuple, 
     )
     return CatalogSnapshot(
         competencies=specs,
-        credential_codes={pk: code for pk, code, _until, _title in credentials},
-        titles={code: title for _pk, code, _until, title in credentials},
-        accepted_until={pk: until for pk, _code, until, _title in credentials if until is not None},
+        credential_codes={pk: code for pk, code, _until, _title, _names in credentials},
+        titles={code: (title, names) for _pk, code, _until, title, names in credentials},
+        accepted_until={pk: until for pk, _code, until, _title, _names in credentials if until is not None},
         metrics=metrics,
         max_window_days=max_window,
         by_id={c.id: c for c in specs},

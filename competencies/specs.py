@@ -80,7 +80,7 @@ class CatalogSnapshot:
     by_id: dict[int, CompetencySpec]
     # The same catalog compiled for the batch path (`batch.CompiledCatalog`), built once with the snapshot.
     compiled: Any = field(default=None, repr=False, compare=False)
-    titles: dict[str, str] = field(default_factory=dict)  # code -> title of the credentials the requirements name
+    titles: dict[str, tuple[str, dict]] = field(default_factory=dict)  # code -> (English title, translations)
 
     def competency(self, competency_id: int) -> CompetencySpec | None:
         return self.by_id.get(competency_id)

@@ -327,6 +327,7 @@ def _metric_params(requirements: list[RequirementResult], catalog: CatalogSnapsh
     return cause_params_of(
         "metric_short" if lost else "metric_reached",
         metric=threshold.metric.name if threshold.metric else threshold.slug,
+        **({"metric_names": threshold.metric.names} if threshold.metric and threshold.metric.names else {}),
         days=threshold.window_days,
         have=r.have,
         need=r.need,

@@ -81,7 +81,7 @@ def _level_changes(organization: Organization, day: datetime.date, limit: int):
             .exclude(old_effective=F("new_effective")).select_related("competency").order_by("-day", "-id")[:limit])
     for c in rows:
         text = _("%(competency)s: %(old)s → %(new)s.") % {
-            "competency": c.competency.name, "old": level_words(c.old_effective), "new": level_words(c.new_effective)}
+            "competency": c.competency.localized_name, "old": level_words(c.old_effective), "new": level_words(c.new_effective)}
         because = cause_words(c.cause_params)
         if because:
             text = f"{text} " + _("Cause: %(cause)s.") % {"cause": because}
@@ -90,7 +90,7 @@ def _level_changes(organization: Organization, day: datetime.date, limit: int):
 
 def _override_words(entry: OverrideAudit) -> str:
     o = entry.override
-    values = {"competency": o.competency.name, "level": level_words(o.level),
+    values = {"competency": o.competency.localized_name, "level": level_words(o.level),
               "until": date_format(last_day(o.expires_on)), "day": date_format(entry.day)}
     if entry.action == OverrideAudit.Action.APPLY:
         return _("%(competency)s: a %(level)s override was placed, until %(until)s.") % values

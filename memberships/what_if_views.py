@@ -46,7 +46,7 @@ def _changes(plan: Plan, found, today) -> list[dict]:
         who = found.people.get(int(e.who), e.who) if e.who.isdigit() else e.who
         add(_("%(name)s earns %(code)s on %(day)s.") % {"name": who, "code": e.code, "day": date_format(e.on)},
             "earnings", n)
-    metrics = {m.slug: m.name for m in found.snapshot.metrics.values()}
+    metrics = {m.slug: m.localized_name for m in found.snapshot.metrics.values()}
     for n, g in enumerate(plan.gains):
         add(_("%(metric)s gains %(amount)s.") % {"metric": metrics.get(g.metric, g.metric), "amount": g.amount},
             "gains", n)

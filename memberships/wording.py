@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
-from competencies.causes import cause_words
+from competencies.causes import cause_words, localized_value
 from competencies.dates import last_day
 from competencies.forecast import forecast_words
 from competencies.formatting import level_words, sentences
@@ -180,16 +180,18 @@ def early_warning_words(payload: dict) -> tuple[str, list[str]]:
     ) % {"level": _label(payload["membership_level"]), "anniversary": _day(payload["anniversary"]),
          "day": date_format(decisive)}
     lines = []
+    found = _competencies(payload.get("drops", []))
     for drop in payload.get("drops", []):
         params = drop.get("cause_params") or {}
         day = datetime.date.fromisoformat(drop["day"])
         change = _("%(day)s: %(competency)s %(old)s → %(new)s.") % {
-            "day": date_format(day), "competency": drop["competency"], "old": _label(drop["old"]),
+            "day": date_format(day), "competency": _competency(drop, found), "old": _label(drop["old"]),
             "new": _label(drop["new"])}
         because = forecast_words(params)
         cause = _("Cause: %(cause)s.") % {"cause": because} if because else ""
         remedy = REMEDIES.get(params.get("kind"), OTHER_REMEDY)
-        lines.append(sentences(change, cause, str(remedy) % {"day": date_format(day), "metric": params.get("metric", "")}))
+        metric = localized_value("metric", params) if "metric" in params else ""
+        lines.append(sentences(change, cause, str(remedy) % {"day": date_format(day), "metric": metric}))
     return text, lines
 
 

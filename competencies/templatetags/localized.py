@@ -12,6 +12,7 @@ from competencies.causes import cause_words
 from competencies.countries import country_name
 from competencies.dates import last_day
 from competencies.formatting import format_amount, format_money, format_number, level_words
+from competencies.localized import localized as localized_text
 from competencies.models import Level
 
 register = template.Library()
@@ -69,7 +70,8 @@ def level_name(value):
 def titled(code, titles):
     """`{{ code|titled:titles }}`: "70-533 Implementing Microsoft Azure Infrastructure Solutions", or the code alone
     when the catalog gives it no title (`titles`: `selectors.credential_titles()`)."""
-    title = (titles or {}).get(code, "")
+    title, translations = (titles or {}).get(code, ("", None))
+    title = localized_text(title, translations) if title else ""
     return f"{code} {title}" if title else code
 
 

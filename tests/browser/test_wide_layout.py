@@ -35,7 +35,11 @@ def english_catalog_words() -> set[str]:
              *AttainmentOption.objects.values_list("name", flat=True), *Metric.objects.values_list("name", flat=True),
              *Credential.objects.values_list("title", flat=True), *Benefit.objects.values_list("name", flat=True)]
     words = {w for text in texts for w in re.findall(r"[A-Za-z]{3,}", text)}
-    return {w for w in words if w not in PROPER}
+    # A word the Chinese names keep too ("HTML5、JavaScript 和 CSS3") is a technology's name, not English.
+    kept = {w for model in (CenterOfExcellence, Competency, AttainmentOption, Metric, Credential, Benefit)
+            for names in model.objects.values_list("names", flat=True) for text in (names or {}).values()
+            for w in re.findall(r"[A-Za-z]{3,}", text)}
+    return {w for w in words if w not in PROPER and w not in kept}
 
 
 def english_catalog_names() -> set[str]:
