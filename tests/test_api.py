@@ -238,3 +238,13 @@ def test_an_agent_previews_then_places_an_override_with_its_audit(world, other_o
         assert client.post("/api/v1/overrides/", body, content_type="application/json",
                            **bearer(token)).status_code == expected
     assert Override.objects.count() == 1
+
+
+def test_an_admin_reaches_the_tokens_page_from_people_and_a_teammate_sees_no_link(org, admin, teammate):
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(admin)
+    assert reverse("api:tokens") in client.get(reverse("dashboard:people")).content.decode()
+    client.force_login(teammate)
+    assert reverse("api:tokens") not in client.get(reverse("dashboard:people")).content.decode()
