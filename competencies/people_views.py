@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .accounts import (
     MAX_FILE_BYTES,
@@ -45,6 +45,7 @@ def _add_page(request, organization, *, one=None, many=None, errors=(), preview=
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def people_add(request):
     """GET: the forms; POST `action` = one (add a person), preview (check a file) or confirm (add the checked file)."""
     organization = organization_or_404(request)

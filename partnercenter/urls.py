@@ -84,13 +84,16 @@ urlpatterns = [
     path(
         "accounts/password/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
-            template_name="registration/password_set.html", success_url=reverse_lazy("password-set-done")
+            template_name="registration/password_set.html", success_url=reverse_lazy("password-set-done"),
+            http_method_names=["get", "head", "post"],
         ),
         name="password-set",
     ),
     path(
         "accounts/password/done/",
-        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_set_done.html"),
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registration/password_set_done.html", http_method_names=["get", "head"]
+        ),
         name="password-set-done",
     ),
     path("dashboard/", include(dashboard_patterns)),
