@@ -582,7 +582,7 @@ def test_two_agents_saving_the_same_override_at_once_one_wins_and_the_other_is_t
 
     from django.apps import apps
 
-    from competencies import admin as competency_admin
+    from competencies import admin_overrides as competency_admin
     from competencies import overrides
 
     importlib.import_module("competencies.migrations.0003_agent_group").agent_group_sync(apps)
