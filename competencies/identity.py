@@ -1,4 +1,4 @@
-"""One person, one account: the canonical form of an email (DESIGN.md, "Identity").
+"""One person, one account: the canonical form of an email (docs/design.md, "Identity").
 
 The rule: NFKC, case-folded (`str.casefold()`), NFKC again, the Turkic ı and
 İ folded to i, surrounding spaces trimmed, the domain IDNA-encoded.

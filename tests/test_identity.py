@@ -1,4 +1,4 @@
-"""One person, one account, whatever the letters (DESIGN.md, "Identity"; issue 19).
+"""One person, one account, whatever the letters (docs/design.md, "Identity").
 
 An email's canonical form (competencies/identity.py) is what is stored,
 held unique by the database, and compared at every door: sign-in and its
