@@ -96,16 +96,21 @@ def localized_value(name: str, params: dict) -> str:
     return str(value)
 
 
+def template_words(template: str, params: dict) -> str | None:
+    """A template (gettext_noop'd) said in the active language with the stored parameters it names; None when
+    the parameters cannot fill it (a row someone edited by hand). The causes and the forecast both say theirs so."""
+    try:
+        values = {name: localized_value(name, params) for name in _PLACEHOLDER.findall(template)}
+    except (KeyError, ValueError, InvalidOperation):
+        return None
+    return gettext(template) % values
+
+
 def cause_words(params: dict | None) -> str:
     """The words of a stored cause in the active language; "" when there are none (a first evaluation)."""
     if not params:
         return ""
     template = TEMPLATES.get(params.get("kind"))
-    if template is None:
-        return str(params.get("text", ""))
-    try:
-        values = {name: localized_value(name, params) for name in _PLACEHOLDER.findall(template)}
-    except (KeyError, ValueError, InvalidOperation):
-        # A row someone edited by hand: show what can be shown rather than fail the page.
-        return str(params.get("text", ""))
-    return gettext(template) % values
+    words = template_words(template, params) if template is not None else None
+    # A sentence no template describes, or a row edited by hand: show what can be shown rather than fail the page.
+    return str(params.get("text", "")) if words is None else words

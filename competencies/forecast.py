@@ -28,7 +28,6 @@ touched. Words are made at display time (`forecast_words`).
 from __future__ import annotations
 
 import datetime
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,10 +36,10 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
 from .batch import collector_paused
-from .causes import localized_value
+from .causes import template_words
 from .engine import batched, evaluate
 from .facts import among
 from .models import (
@@ -57,7 +56,6 @@ from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot
 
 HORIZON_DAYS = 365
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 class Event(NamedTuple):
@@ -359,13 +357,7 @@ FORECAST_TEMPLATES = {
 def forecast_words(params: dict | None) -> str:
     """The words of a forecast change's cause in the active language ("" for a row edited beyond reading)."""
     template = FORECAST_TEMPLATES.get((params or {}).get("kind"))
-    if template is None:
-        return ""
-    try:
-        values = {name: localized_value(name, params) for name in _PLACEHOLDER.findall(template)}
-    except (KeyError, ValueError):
-        return ""
-    return gettext(template) % values
+    return (template_words(template, params) or "") if template is not None else ""
 
 
 def upcoming_changes(

@@ -5,37 +5,22 @@ import datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from memberships.models import Membership, Order, OutboundEmail
 from memberships.services import AlreadyDone, PurchaseRefused, membership_buy
 
 from .confirming import confirm, token_of
-from .factories import MembershipFactory, MembershipPlanFactory, build_competency, certified_employee
+from .factories import MembershipFactory, certified_employee
 
 NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 D = NOW.date()
 
+from .test_membership_views import cloud, frozen  # noqa: E402, F401 - the same plans and competency, the same day
+
 pytestmark = pytest.mark.usefixtures("frozen")
 
 
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def cloud(db):
-    MembershipPlanFactory(level="silver")
-    MembershipPlanFactory(level="gold")
-    return build_competency(
-        "cloud-platform",
-        name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
 
 
 def test_it_reviews_what_is_bought_before_charging(client, admin, org, cloud):
