@@ -21,6 +21,7 @@ from django.utils.translation import gettext_noop
 
 from . import admin_base, models
 from .admin_base import ModelAdmin, ReadOnly, valid_id_or_404
+from .admin_exports import OrganizationExports
 from .causes import cause_words
 from .statuses import reevaluate_everyone_on_commit
 
@@ -100,7 +101,7 @@ def organization_links(request, organization_id: int) -> list[tuple[str, str]]:
 
 
 @admin.register(models.Organization)
-class OrganizationAdmin(ModelAdmin):
+class OrganizationAdmin(OrganizationExports, ModelAdmin):
     list_display = ["name", "mpn_id", "country", "market", "public_profile"]
     search_fields = ["mpn_id", "name", "website"]
     list_filter = ["market", "public_profile", "country"]
@@ -110,9 +111,9 @@ class OrganizationAdmin(ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         if object_id is not None:
-            extra_context["organization_links"] = organization_links(
-                request, valid_id_or_404(models.Organization, object_id)
-            )
+            organization_id = valid_id_or_404(models.Organization, object_id)
+            extra_context["organization_links"] = organization_links(request, organization_id)
+            extra_context["organization_exports"] = self.export_links(request, organization_id)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
 

@@ -71,6 +71,7 @@ def evaluate(
     details: bool = False,
     catalog: CatalogSnapshot | None = None,
     competency_ids: Iterable[int] | None = None,
+    key_people: bool = True,
 ) -> dict[tuple[int, int], CompetencyResult]:
     """Every competency of the catalog for every organization, as of `day`.
 
@@ -80,8 +81,9 @@ def evaluate(
     gap), contributors, employees one credential away and key people: what
     the competency page shows for one organization. `competency_ids` keeps
     only those competencies (the competency page needs one: key people
-    re-evaluate it once per contributor). The caller batches (see
-    `batched`); the query count does not depend on the batch.
+    re-evaluate it once per contributor; `key_people=False` leaves them
+    out, as the exports do). The caller batches (see `batched`); the query
+    count does not depend on the batch.
     """
     ids = sorted({int(i) for i in organization_ids})
     if not ids:
@@ -95,7 +97,8 @@ def evaluate(
             results = {key: result for key, result in results.items() if key[1] in wanted}
         return results
     facts_by_org, overrides = load_facts(ids, day, snapshot)
-    return evaluate_facts(facts_by_org, overrides, snapshot, details=details, competency_ids=wanted)
+    return evaluate_facts(facts_by_org, overrides, snapshot, details=details, competency_ids=wanted,
+                          key_people=key_people)
 
 
 def evaluate_facts(

@@ -2,17 +2,21 @@
 
 Columns are stable identifiers and levels are codes (`gold`), as in
 `export_achievements` (docs/interfaces.md, "Exports"); names and titles are
-the catalog's. The memberships layer streams its orders and redemptions
-with the same helpers.
+the catalog's. Each download is an `Export`, registered once by name: the
+dashboard serves it to the organization's employees, Django admin to agents
+for any organization. The memberships layer registers its orders and
+redemptions with the same helpers.
 """
 
 import csv
 import datetime
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import batched
 
 from django.http import Http404, StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from .engine import evaluate
 from .models import Association, Competency, EarnedCredential, Organization
@@ -21,6 +25,8 @@ from .snapshot import catalog_snapshot
 from .views import organization_or_404
 
 CHUNK = 500  # rows read from the database at a time
+EVALUATED_AT_ONCE = 200  # organizations evaluated together by an export of several
+CSV = "text/csv; charset=utf-8"
 
 
 class _Line:
@@ -48,7 +54,7 @@ def download(filename: str, chunks: Iterator[bytes], content_type: str) -> Strea
 
 
 def csv_download(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
-    return download(filename, csv_lines(header, rows), "text/csv; charset=utf-8")
+    return download(filename, csv_lines(header, rows), CSV)
 
 
 def export_organization(request) -> Organization:
@@ -61,6 +67,43 @@ def export_organization(request) -> Organization:
     return own
 
 
+@dataclass(frozen=True)
+class Export:
+    """One download of an organization's data, the same file whoever takes it."""
+
+    name: str  # "orders.csv": the end of its URL, and its file's name is `<MPN ID>-orders-<day>.csv`
+    label: str  # the link's words in admin
+    permissions: tuple[str, ...]  # what an agent needs besides viewing the organization: viewing these rows
+    content: Callable[[Organization, datetime.date], Iterator[bytes]]
+    content_type: str = CSV
+
+    def response(self, organization: Organization, *, day: datetime.date) -> StreamingHttpResponse:
+        stem, extension = self.name.rsplit(".", 1)
+        return download(f"{organization.mpn_id}-{stem}-{day}.{extension}", self.content(organization, day),
+                        self.content_type)
+
+
+_exports: dict[str, Export] = {}
+
+
+def register_export(export: Export) -> None:
+    """Offer a download of an organization's data under its name (the layers above register theirs at start-up)."""
+    _exports[export.name] = export
+
+
+def registered_exports() -> tuple[Export, ...]:
+    """Every download, in the order registered: the base's, then the layers' above."""
+    return tuple(_exports.values())
+
+
+def export_named(name: str) -> Export:
+    """The download of that name; an unknown name is 404."""
+    try:
+        return _exports[name]
+    except KeyError:
+        raise Http404("No such download.") from None
+
+
 # ---------------------------------------------------------------------------
 # Competencies: level, effective level, and each requirement's progress
 
@@ -70,17 +113,23 @@ COMPETENCY_COLUMNS = [
 ]
 
 
-def _competency_results(organization: Organization, day: datetime.date):
-    results = evaluate(organization_ids=[organization.pk], day=day, details=True)
-    for competency in Competency.objects.order_by("center__position", "position", "name"):
-        result = results.get((organization.pk, competency.pk))
-        if result is not None:
-            yield competency, result
+def _competency_results(organizations: Iterable[Organization], day: datetime.date):
+    """(organization, competency, result) in the organizations' order, EVALUATED_AT_ONCE organizations per
+    evaluation: the queries of one evaluation per batch and the memory of one batch, however many there are."""
+    competencies = list(Competency.objects.order_by("center__position", "position", "name"))
+    for batch in batched(organizations, EVALUATED_AT_ONCE):
+        results = evaluate(organization_ids=[o.pk for o in batch], day=day, details=True, key_people=False)
+        for organization in batch:
+            for competency in competencies:
+                result = results.get((organization.pk, competency.pk))
+                if result is not None:
+                    yield organization, competency, result
 
 
-def competency_rows(organization: Organization, *, day: datetime.date) -> Iterator[list]:
-    """One row per competency × option × requirement, as evaluated on `day` (one evaluation, a few queries)."""
-    for competency, result in _competency_results(organization, day):
+def competency_rows(organizations: Iterable[Organization], *, day: datetime.date) -> Iterator[list]:
+    """One row per organization × competency × option × requirement, as evaluated on `day` (an agent's export
+    of several organizations is one file of these)."""
+    for organization, competency, result in _competency_results(organizations, day):
         head = [organization.mpn_id, competency.name, result.evaluated_level, result.effective_level,
                 result.override.expires_on.isoformat() if result.override else ""]
         for option in result.options:
@@ -92,7 +141,7 @@ def competency_rows(organization: Organization, *, day: datetime.date) -> Iterat
 def competency_document(organization: Organization, *, day: datetime.date) -> Iterator[bytes]:
     """The same as JSON: one array of competencies, each with its options and requirements, written one by one."""
     yield b"["
-    for position, (competency, result) in enumerate(_competency_results(organization, day)):
+    for position, (_organization, competency, result) in enumerate(_competency_results([organization], day)):
         item = {
             "mpn_id": organization.mpn_id, "competency": competency.slug, "name": competency.name, "day": day.isoformat(),
             "evaluated_level": result.evaluated_level, "effective_level": result.effective_level,
@@ -148,3 +197,18 @@ def people_rows(organization: Organization, *, day: datetime.date) -> Iterator[l
                 yield person + [code, title, earned_on.isoformat() if earned_on else "",
                                 expires_on.isoformat() if expires_on else "",
                                 "; ".join(sorted(toward.get(credential_id, [])))]
+
+
+register_export(Export(
+    "competencies.csv", _("Download competencies (CSV)"), ("competencies.view_competencystatus",),
+    lambda organization, day: csv_lines(COMPETENCY_COLUMNS, competency_rows([organization], day=day)),
+))
+register_export(Export(
+    "competencies.json", _("Download competencies (JSON)"), ("competencies.view_competencystatus",),
+    lambda organization, day: competency_document(organization, day=day), "application/json",
+))
+register_export(Export(
+    "people.csv", _("Download people (CSV)"),
+    ("competencies.view_employee", "competencies.view_association", "competencies.view_earnedcredential"),
+    lambda organization, day: csv_lines(PEOPLE_COLUMNS, people_rows(organization, day=day)),
+))

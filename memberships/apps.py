@@ -10,9 +10,10 @@ class MembershipsConfig(AppConfig):
         from competencies import catalog as competency_catalog
         from competencies import hooks
 
-        from . import activity, catalog, receivers
+        from . import activity, catalog, exports, receivers
 
         activity.register()  # the `membership` record type of the activity importer
+        exports.register()  # orders and redemptions, downloaded from the dashboard and admin
         hooks.invitation_sent.connect(receivers.invitation_email_queue)
         hooks.association_ended.connect(receivers.departure_email_queue)
         hooks.account_created.connect(receivers.account_email_queue)

@@ -1,13 +1,11 @@
-"""The organization's orders and redemptions as CSV, streamed (competencies.exports has the helpers)."""
+"""The organization's orders and redemptions as CSV, streamed; registered with the base's downloads at start-up
+(`register`), so the dashboard and Django admin serve them (competencies.exports has the helpers)."""
 
-import datetime
 from collections.abc import Iterator
 
-from django.contrib.auth.decorators import login_required
-from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.utils.translation import gettext_lazy as _
 
-from competencies.exports import CHUNK, csv_download, export_organization
+from competencies.exports import CHUNK, Export, csv_lines, register_export
 from competencies.models import Organization
 
 from .models import Order, Redemption
@@ -48,19 +46,12 @@ def redemption_rows(organization: Organization) -> Iterator[list]:
         yield [pk, _iso(day), benefit, code, by, _iso(starts), _iso(ends)]
 
 
-def _today() -> datetime.date:
-    return timezone.localdate()
-
-
-@login_required
-@require_safe
-def orders_csv(request):
-    organization = export_organization(request)
-    return csv_download(f"{organization.mpn_id}-orders-{_today()}.csv", ORDER_COLUMNS, order_rows(organization))
-
-
-@login_required
-@require_safe
-def redemptions_csv(request):
-    organization = export_organization(request)
-    return csv_download(f"{organization.mpn_id}-redemptions-{_today()}.csv", REDEMPTION_COLUMNS, redemption_rows(organization))
+def register() -> None:
+    register_export(Export(
+        "orders.csv", _("Download orders (CSV)"), ("memberships.view_order",),
+        lambda organization, day: csv_lines(ORDER_COLUMNS, order_rows(organization)),
+    ))
+    register_export(Export(
+        "redemptions.csv", _("Download redemptions (CSV)"), ("memberships.view_redemption",),
+        lambda organization, day: csv_lines(REDEMPTION_COLUMNS, redemption_rows(organization)),
+    ))

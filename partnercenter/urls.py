@@ -11,7 +11,6 @@ from django.views.generic import RedirectView
 
 from competencies import export_views, people_views
 from competencies import views as competency_views
-from memberships import exports as membership_exports
 from memberships import views as membership_views
 from memberships import what_if_views
 
@@ -32,6 +31,12 @@ class RowIdConverter(IntConverter):
 
 register_converter(MpnIdConverter, "mpn")
 register_converter(RowIdConverter, "id")
+
+
+def export_path(name: str):
+    """`exports/orders.csv`, named `export-orders-csv`: one of the organization's downloads (competencies.exports)."""
+    return path(f"exports/{name}", export_views.organization_export, {"name": name}, name=f"export-{name.replace('.', '-')}")
+
 
 dashboard_patterns = (
     [
@@ -54,11 +59,11 @@ dashboard_patterns = (
         path("people/add/", people_views.people_add, name="people-add"),
         path("people/<id:pk>/remove/", competency_views.member_remove_view, name="member-remove"),
         path("people/invitations/<id:pk>/withdraw/", competency_views.invitation_withdraw_view, name="invitation-withdraw"),
-        path("exports/competencies.csv", export_views.competencies_csv, name="export-competencies-csv"),
-        path("exports/competencies.json", export_views.competencies_json, name="export-competencies-json"),
-        path("exports/people.csv", export_views.people_csv, name="export-people-csv"),
-        path("exports/orders.csv", membership_exports.orders_csv, name="export-orders-csv"),
-        path("exports/redemptions.csv", membership_exports.redemptions_csv, name="export-redemptions-csv"),
+        export_path("competencies.csv"),
+        export_path("competencies.json"),
+        export_path("people.csv"),
+        export_path("orders.csv"),
+        export_path("redemptions.csv"),
         path("certifications/", competency_views.certifications, name="certifications"),
         path("certifications/profile/", people_views.mcp_id_set, name="mcp-id"),
         path("certifications/associate/", competency_views.associate, name="associate"),
