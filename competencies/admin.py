@@ -132,6 +132,7 @@ class CenterAdmin(ModelAdmin):
 @admin.register(models.Competency)
 class CompetencyAdmin(ReevaluatesEveryone, ModelAdmin):
     list_display = ["name", "slug", "center"]
+    fields = ["names", "descriptions", "center", "slug", "name", "description", "position"]
     list_filter = ["center"]
     search_fields = ["name", "slug"]
     inlines = [OptionInline]

@@ -19,8 +19,7 @@ from .exports import (
 @login_required
 @require_safe
 def competencies_csv(request):
-    organization = export_organization(request)
-    day = timezone.localdate()
+    organization, day = export_organization(request), timezone.localdate()
     rows = competency_rows(organization, day=day)
     return csv_download(f"{organization.mpn_id}-competencies-{day}.csv", COMPETENCY_COLUMNS, rows)
 
@@ -28,8 +27,7 @@ def competencies_csv(request):
 @login_required
 @require_safe
 def competencies_json(request):
-    organization = export_organization(request)
-    day = timezone.localdate()
+    organization, day = export_organization(request), timezone.localdate()
     document = competency_document(organization, day=day)
     return download(f"{organization.mpn_id}-competencies-{day}.json", document, "application/json")
 
@@ -37,6 +35,5 @@ def competencies_json(request):
 @login_required
 @require_safe
 def people_csv(request):
-    organization = export_organization(request)
-    day = timezone.localdate()
+    organization, day = export_organization(request), timezone.localdate()
     return csv_download(f"{organization.mpn_id}-people-{day}.csv", PEOPLE_COLUMNS, people_rows(organization, day=day))
