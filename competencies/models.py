@@ -238,9 +238,8 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
         ordering = ["-created_on", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "email"], condition=Q(state="pending"), name="one_pending_invitation_per_email"
-            ),
+            models.UniqueConstraint(fields=["organization", "email"], condition=Q(state="pending"),
+                                    name="one_pending_invitation_per_email"),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="invitation_email_canonical"),
             models.CheckConstraint(condition=Q(expires_on__gt=models.F("created_on")), name="invitation_expires_after"),
         ]
