@@ -12,13 +12,14 @@ from competencies.models import Competency, Level, Organization
 from competencies.overrides import OverrideError, override_apply, override_preview, override_validate
 
 from .problems import Refused
+from .serializers import SLUG_OF, end_day
 
 OVERRIDE_PERMISSION = "competencies.add_override"
 
 
 class OverrideRequest(serializers.Serializer):
     organization = serializers.CharField(max_length=20, help_text="The organization's MPN ID.")
-    competency = serializers.SlugField(help_text="The competency's slug.")
+    competency = serializers.SlugField(help_text=SLUG_OF.format("competency"))
     level = serializers.ChoiceField([Level.SILVER, Level.GOLD])
     reason = serializers.CharField(max_length=4000)
     starts_on = serializers.DateField(required=False, help_text="Today when left out.")
@@ -31,18 +32,18 @@ class OverridePreviewAnswer(serializers.Serializer):
     effective_before = serializers.ChoiceField(Level.choices)
     effective_after = serializers.ChoiceField(Level.choices)
     starts_on = serializers.DateField()
-    expires_on = serializers.DateField()
+    expires_on = end_day()
     raises = serializers.BooleanField()
 
 
 class OverrideAnswer(serializers.Serializer):
     id = serializers.IntegerField()
-    organization = serializers.CharField()
-    competency = serializers.CharField()
+    organization = serializers.CharField(help_text="The organization's MPN ID.")
+    competency = serializers.CharField(help_text=SLUG_OF.format("competency"))
     level = serializers.ChoiceField(Level.choices)
     reason = serializers.CharField()
     starts_on = serializers.DateField()
-    expires_on = serializers.DateField()
+    expires_on = end_day()
 
 
 class OverridePlace(generics.GenericAPIView):

@@ -1,13 +1,13 @@
 """Who calls: bearer-token authentication, scopes as permissions, a rate limit per token."""
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from competencies.selectors import is_organization_admin
+from competencies.throttle import count_once
 
 from .models import ApiToken
 from .tokens import token_find, token_used
@@ -76,13 +76,7 @@ class TokenRateThrottle(throttling.BaseThrottle):
             return True
         limit = settings.API_RATE_LIMIT
         window_start = int(timezone.now().timestamp()) // self.window * self.window
-        key = f"api-rate:{token.pk}:{window_start}"
-        cache.add(key, 0, self.window + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, self.window + 5)
-            count = 1
+        count = count_once(f"api-rate:{token.pk}:{window_start}", timeout=self.window + 5)
         self._wait = window_start + self.window - int(timezone.now().timestamp())
         return count <= limit
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from competencies.fields import creation_time
 from competencies.models import Organization
 
 
@@ -27,7 +28,7 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_at = creation_time()
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     request_count = models.PositiveBigIntegerField(_("requests"), default=0)
@@ -50,7 +51,7 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(_("events"), default=list)
     active = models.BooleanField(_("active"), default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_at = creation_time()
 
     class Meta:
         verbose_name = _("webhook endpoint")

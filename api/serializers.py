@@ -5,26 +5,32 @@ from rest_framework import serializers
 from competencies.models import Level
 
 LEVELS = Level.choices
+SLUG_OF = "The {}'s slug."
+
+
+def end_day(**options) -> serializers.DateField:
+    """An end as the product keeps every end: the first day that no longer holds (`start <= D < end`)."""
+    return serializers.DateField(help_text="The first day it no longer holds.", **options)
 
 
 class OrganizationSerializer(serializers.Serializer):
-    mpn_id = serializers.CharField()
+    mpn_id = serializers.CharField(help_text="The Microsoft Partner Network ID.")
     name = serializers.CharField()
     country = serializers.CharField()
-    market = serializers.CharField()
+    market = serializers.CharField(help_text="developed or developing: which thresholds of a metric apply.")
     website = serializers.CharField()
     public_profile = serializers.BooleanField()
 
 
 class OverrideSerializer(serializers.Serializer):
     level = serializers.ChoiceField(LEVELS)
-    expires_on = serializers.DateField()
+    expires_on = end_day()
 
 
 class CompetencySerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
-    center = serializers.CharField()
+    center = serializers.CharField(help_text=SLUG_OF.format("Center of Excellence"))
     evaluated_level = serializers.ChoiceField(LEVELS)
     effective_level = serializers.ChoiceField(LEVELS)
     displayed_level = serializers.ChoiceField(LEVELS, allow_null=True, help_text="Null: not displayed.")
@@ -72,13 +78,13 @@ class CompetencyDetailSerializer(CompetencySerializer):
 
 class HistorySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    competency = serializers.CharField()
+    competency = serializers.CharField(help_text=SLUG_OF.format("competency"))
     day = serializers.DateField()
     old_evaluated = serializers.ChoiceField(LEVELS)
     new_evaluated = serializers.ChoiceField(LEVELS)
     old_effective = serializers.ChoiceField(LEVELS)
     new_effective = serializers.ChoiceField(LEVELS)
-    cause = serializers.CharField()
+    cause = serializers.CharField(help_text="A cause code; `cause_text` says it in the caller's language.")
     cause_text = serializers.CharField(allow_blank=True)
 
 
@@ -95,7 +101,9 @@ class PersonSerializer(serializers.Serializer):
     since = serializers.DateField()
     is_admin = serializers.BooleanField()
     credentials = serializers.ListField(child=serializers.CharField())
-    counts_toward = serializers.ListField(child=serializers.CharField())
+    counts_toward = serializers.ListField(
+        child=serializers.CharField(), help_text="The slugs of the competencies they count toward today."
+    )
     holds_up = HeldUpSerializer(many=True)
 
 
@@ -103,7 +111,7 @@ class InvitationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     created_on = serializers.DateField()
-    expires_on = serializers.DateField()
+    expires_on = end_day()
     state = serializers.CharField()
 
 
@@ -114,7 +122,7 @@ class InvitationCreateSerializer(serializers.Serializer):
 class TermSerializer(serializers.Serializer):
     level = serializers.ChoiceField(LEVELS)
     starts_on = serializers.DateField()
-    ends_on = serializers.DateField()
+    ends_on = end_day()
     source = serializers.CharField()
 
 
@@ -142,7 +150,7 @@ class OrderSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     level = serializers.CharField(allow_blank=True)
-    benefit = serializers.CharField(allow_null=True)
+    benefit = serializers.CharField(allow_null=True, help_text="A paid offer's slug (MAPS); null for a membership.")
     amount_usd = serializers.DecimalField(max_digits=10, decimal_places=2)
     status = serializers.CharField()
     day = serializers.DateField()
@@ -168,8 +176,8 @@ class BenefitsSerializer(serializers.Serializer):
 
 class RedemptionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    benefit = serializers.CharField()
-    code = serializers.CharField()
+    benefit = serializers.CharField(help_text=SLUG_OF.format("offer"))
+    code = serializers.CharField(help_text="The activation code the admin uses.")
     day = serializers.DateField()
     redeemed_by = serializers.CharField(allow_null=True)
 

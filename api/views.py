@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 
@@ -74,21 +74,44 @@ class CompetencyFilter(serializers.Serializer):
     center = serializers.SlugField(required=False, help_text="Only this Center of Excellence (its slug).")
 
 
-class CompetencyList(generics.ListAPIView):
-    serializer_class = s.CompetencySerializer
+def listed_with(*filters):
+    """A list's schema: the organization parameter and the list's filters, on GET (a subclass may add a POST)."""
+    return extend_schema_view(get=extend_schema(parameters=[ORGANIZATION_PARAMETER, *filters]))
+
+
+class OrganizationList(generics.ListAPIView):
+    # A page of the calling organization's rows: `rows` finds them (with the query string's `filters`, when the
+    # list has any), `row` turns each one of the page into what the serializer reads.
+
+    filters: type[serializers.Serializer] | None = None
     pagination_class = ListCursorPagination
 
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER, CompetencyFilter])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
     def get_queryset(self):
-        query = CompetencyFilter(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.competency_rows(
-            api_organization(self.request), day=timezone.localdate(),
-            level=query.validated_data.get("level", ""), center=query.validated_data.get("center", ""),
-        )
+        found = {}
+        if self.filters is not None:
+            query = self.filters(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            found = query.validated_data
+        return self.rows(api_organization(self.request), **found)
+
+    def rows(self, organization: Organization, **filters):
+        raise NotImplementedError
+
+    def row(self, found):
+        return found
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer([self.row(found) for found in page], many=True).data)
+
+
+@listed_with(CompetencyFilter)
+class CompetencyList(OrganizationList):
+    serializer_class = s.CompetencySerializer
+    filters = CompetencyFilter
+
+    def rows(self, organization, level="", center=""):
+        return selectors.competency_rows(organization, day=timezone.localdate(), level=level, center=center)
 
 
 class CompetencyDetail(generics.GenericAPIView):
@@ -108,46 +131,30 @@ class HistoryFilter(serializers.Serializer):
     since = serializers.DateField(required=False, help_text="Only changes on or after this day.")
 
 
-class HistoryList(generics.ListAPIView):
+@listed_with(HistoryFilter)
+class HistoryList(OrganizationList):
     """Every recorded change of an evaluated or effective level, newest first."""
 
     serializer_class = s.HistorySerializer
     pagination_class = IdCursorPagination
-
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER, HistoryFilter])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = HistoryFilter(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.history(api_organization(self.request), **query.validated_data)
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer([selectors.history_row(c) for c in page], many=True).data)
+    filters = HistoryFilter
+    rows = staticmethod(selectors.history)
+    row = staticmethod(selectors.history_row)
 
 
 class PeopleFilter(serializers.Serializer):
     search = serializers.CharField(required=False, max_length=200, help_text="Part of a name or an email.")
 
 
-class PeopleList(generics.ListAPIView):
+@listed_with(PeopleFilter)
+class PeopleList(OrganizationList):
     """Everyone who counts for the organization today, their valid credentials and the competencies they count toward."""
 
     serializer_class = s.PersonSerializer
-    pagination_class = ListCursorPagination
+    filters = PeopleFilter
 
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER, PeopleFilter])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = PeopleFilter(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.people_rows(
-            api_organization(self.request), day=timezone.localdate(), search=query.validated_data.get("search", "")
-        )
+    def rows(self, organization, search=""):
+        return selectors.people_rows(organization, day=timezone.localdate(), search=search)
 
 
 class PersonDetail(generics.GenericAPIView):
@@ -162,18 +169,12 @@ class PersonDetail(generics.GenericAPIView):
         return Response(self.get_serializer(row).data)
 
 
-class InvitationList(generics.ListAPIView):
+@listed_with()
+class InvitationList(OrganizationList):
     """The organization's pending invitations, newest first."""
 
     serializer_class = s.InvitationSerializer
-    pagination_class = ListCursorPagination
-
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        return invitations_sent(api_organization(self.request))
+    rows = staticmethod(invitations_sent)
 
 
 def term_row(term) -> dict | None:
@@ -217,22 +218,15 @@ def order_row(order: Order) -> dict:
             "reference": order.reference}
 
 
-class OrderList(generics.ListAPIView):
+@listed_with(OrderFilter)
+class OrderList(OrganizationList):
     serializer_class = s.OrderSerializer
     pagination_class = IdCursorPagination
+    filters = OrderFilter
+    row = staticmethod(order_row)
 
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER, OrderFilter])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = OrderFilter(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return Order.objects.filter(organization=api_organization(self.request), **query.validated_data).select_related("benefit")
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer([order_row(o) for o in page], many=True).data)
+    def rows(self, organization, **filters):
+        return Order.objects.filter(organization=organization, **filters).select_related("benefit")
 
 
 class OrderDetail(generics.GenericAPIView):
@@ -264,21 +258,14 @@ def redemption_row(redemption: Redemption) -> dict:
             "redeemed_by": by.display_name if by else None}
 
 
-class RedemptionList(generics.ListAPIView):
+@listed_with()
+class RedemptionList(OrganizationList):
     serializer_class = s.RedemptionSerializer
     pagination_class = IdCursorPagination
+    row = staticmethod(redemption_row)
 
-    @extend_schema(parameters=[ORGANIZATION_PARAMETER])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        return Redemption.objects.filter(organization=api_organization(self.request)).select_related(
-            "benefit", "redeemed_by")
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer([redemption_row(r) for r in page], many=True).data)
+    def rows(self, organization):
+        return Redemption.objects.filter(organization=organization).select_related("benefit", "redeemed_by")
 
 
 class RedemptionDetail(generics.GenericAPIView):

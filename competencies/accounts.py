@@ -16,7 +16,6 @@ import io
 import re
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -26,6 +25,7 @@ from .identity import InvalidEmail, canonical_email
 from .invitations import invitation_send
 from .models import Association, Employee, Invitation, Organization
 from .rules import covering
+from .throttle import count_once
 
 MAX_FILE_LINES = 1000  # people per file; a bigger organization sends several files
 MAX_FILE_BYTES = 256 * 1024
@@ -65,13 +65,7 @@ class NewAccount:
 def account_add_throttle(*, admin: Employee, now: datetime.datetime) -> None:
     """Count one submission of `admin` in the current hour; over ADDS_PER_HOUR, refuse it (ThrottledError)."""
     key = f"accounts:add:{admin.pk}:{now:%Y%m%d%H}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        count = 1
-    if count > ADDS_PER_HOUR:
+    if count_once(key, timeout=3600) > ADDS_PER_HOUR:
         raise ThrottledError(
             _("You added people too many times in the last hour (at most %(limit)s). Try again later.")
             % {"limit": ADDS_PER_HOUR}

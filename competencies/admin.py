@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from . import admin_base, models
-from .admin_base import ModelAdmin, ReadOnly, valid_id_or_404
+from .admin_base import ModelAdmin, OrganizationColumn, ReadOnly, ReadOnlyInline, valid_id_or_404
 from .admin_exports import OrganizationExports
 from .causes import cause_words
 from .statuses import reevaluate_everyone_on_commit
@@ -35,43 +35,24 @@ admin.site.index_title = _("Organizations, competencies and overrides")
 admin.site.site_url = "/partners/"
 
 
-class AssociationInline(admin.TabularInline):
+class AssociationInline(ReadOnlyInline):
     model = models.Association
-    extra = 0
     fields = ["employee", "starts_on", "ends_on"]
     readonly_fields = fields
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class StatusInline(admin.TabularInline):
+class StatusInline(ReadOnlyInline):
     model = models.CompetencyStatus
-    extra = 0
     fields = ["competency", "evaluated_level", "effective_level", "as_of"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class OrganizationOverrideInline(admin.TabularInline):
+class OrganizationOverrideInline(ReadOnlyInline):
     model = models.Override
-    extra = 0
     fields = ["competency", "level", "starts_on", "expires_on", "state", "revoked_on"]
     readonly_fields = fields
-    can_delete = False
     show_change_link = True
     verbose_name_plural = _("overrides")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # Everything about an organization, one click away from its page: (label, app.model, filter on that list).
@@ -152,6 +133,7 @@ class CenterAdmin(ModelAdmin):
 @admin.register(models.Competency)
 class CompetencyAdmin(ReevaluatesEveryone, ModelAdmin):
     list_display = ["name", "slug", "center"]
+    fields = ["names", "descriptions", "center", "slug", "name", "description", "position"]
     list_filter = ["center"]
     search_fields = ["name", "slug"]
     inlines = [OptionInline]
@@ -167,12 +149,6 @@ class AttainmentOptionAdmin(ReevaluatesEveryone, ModelAdmin):
 @admin.register(models.Metric)
 class MetricAdmin(ModelAdmin):
     list_display = ["slug", "name", "unit"]
-
-
-class OrganizationColumn:
-    @admin.display(description=_("organization"), ordering="organization__name")
-    def organization_name(self, obj):
-        return obj.organization.name
 
 
 def level_change(old: str, new: str) -> str:

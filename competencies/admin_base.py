@@ -15,6 +15,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 # Python's int() reads fullwidth and other scripts' digits (１, ١): an id in a URL is ASCII digits only.
 _ASCII_DIGITS = re.compile(r"[0-9]{1,19}\Z")
@@ -79,6 +80,33 @@ class ReadOnly:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyInline(ReadOnly, admin.TabularInline):
+    """Rows shown on another row's page (an organization's, an employee's) that nobody adds or edits there."""
+
+    extra = 0
+    can_delete = False
+
+
+class OrganizationColumn:
+    """The organization's name as a list column, sorted by it."""
+
+    @admin.display(description=_("organization"), ordering="organization__name")
+    def organization_name(self, obj):
+        return obj.organization.name
+
+
+def choice_filter(*, title, parameter_name: str, field: str, choices):
+    """A list filter on one choice field, titled in the agent's language (the model's field may have no name)."""
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{field: self.value()}) if self.value() else queryset
+
+    return type(f"{parameter_name.title()}Filter", (admin.SimpleListFilter,), {
+        "title": title, "parameter_name": parameter_name, "queryset": queryset,
+        "lookups": lambda self, request, model_admin: choices,
+    })
 
 
 class ModelAdmin(MalformedIdIs404, admin.ModelAdmin):

@@ -6,7 +6,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from . import models
-from .admin_base import MalformedIdIs404, ModelAdmin, ReadOnly
+from .admin_base import MalformedIdIs404, ModelAdmin, OrganizationColumn, ReadOnly, ReadOnlyInline
 from .identity import InvalidEmail, canonical_email
 
 
@@ -32,17 +32,6 @@ class EmployeeChangeForm(EmployeeEmailMixin, UserAdmin.form):
     pass
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class EmployeeAssociationInline(ReadOnlyInline):
     model = models.Association
     fk_name = "employee"
@@ -58,7 +47,7 @@ class EarnedCredentialInline(ReadOnlyInline):
 
 
 @admin.register(models.Association)
-class AssociationAdmin(ReadOnly, ModelAdmin):
+class AssociationAdmin(ReadOnly, OrganizationColumn, ModelAdmin):
     """Who counts for which organization, and since when: written by invitations, imports and removals; read-only."""
 
     list_display = ["employee", "organization_name", "starts_on", "ends_on"]
@@ -69,13 +58,9 @@ class AssociationAdmin(ReadOnly, ModelAdmin):
     fields = ["employee", "organization", "starts_on", "ends_on", "ended_by"]
     readonly_fields = fields
 
-    @admin.display(description=_("organization"), ordering="organization__name")
-    def organization_name(self, obj):
-        return obj.organization.name
-
 
 @admin.register(models.Invitation)
-class InvitationAdmin(ReadOnly, ModelAdmin):
+class InvitationAdmin(ReadOnly, OrganizationColumn, ModelAdmin):
     """Invitations an organization's admins sent: read-only (sent, accepted, declined and withdrawn on the dashboard)."""
 
     list_display = ["email", "organization_name", "created_on", "expires_on", "state"]
@@ -85,10 +70,6 @@ class InvitationAdmin(ReadOnly, ModelAdmin):
     date_hierarchy = "created_on"
     fields = ["organization", "email", "invited_by", "created_on", "expires_on", "state", "closed_on", "closed_by"]
     readonly_fields = fields
-
-    @admin.display(description=_("organization"), ordering="organization__name")
-    def organization_name(self, obj):
-        return obj.organization.name
 
 
 @admin.register(models.Employee)

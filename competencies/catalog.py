@@ -27,7 +27,7 @@ the one registry the engine evaluates with.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from django.db import transaction
 
 from .catalog_checks import CatalogError, Checker, Names, at, describe, item, show
 from .catalog_file import read_catalog_file
-from .catalog_upsert import sync_options, upsert
+from .catalog_upsert import columns, sync_options, upsert
 from .dates import years_after
 from .models import ACHIEVABLE_LEVELS, CenterOfExcellence, Competency, Credential, Metric
 from .requirement_kinds import REQUIREMENT_KINDS
@@ -86,25 +86,25 @@ class OptionEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class CompetencyEntry:
+class DescribedEntry:
+    """What a center and a competency both are: a slug, a name and a description (with their translations)."""
+
     slug: str
     name: str
     description: str
-    position: int  # file order within the center
-    options: tuple[OptionEntry, ...]
-    names: dict = field(default_factory=dict)
-    descriptions: dict = field(default_factory=dict)
+    position: int  # file order within its parent
+    names: dict = field(default_factory=dict, kw_only=True)
+    descriptions: dict = field(default_factory=dict, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
-class CenterEntry:
-    slug: str
-    name: str
-    position: int
+class CompetencyEntry(DescribedEntry):
+    options: tuple[OptionEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CenterEntry(DescribedEntry):
     competencies: tuple[CompetencyEntry, ...]
-    description: str = ""
-    names: dict = field(default_factory=dict)
-    descriptions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,16 +194,19 @@ def parse_catalog(data: dict) -> CatalogFile:
     return CatalogFile(credentials=tuple(credentials), metrics=tuple(metrics), centers=tuple(centers), sections=parsed)
 
 
+def _mappings(value: Any, section: str, check: Checker, **keys) -> Iterator[tuple[str, dict]]:
+    """Each entry of a section that is a mapping with the right keys, and its path (a bad one is a problem noted)."""
+    for i, raw in enumerate(check.sequence(value, section)):
+        path = item(section, i)
+        entry = check.mapping(raw, path, **keys)
+        if entry is not None:
+            yield path, entry
+
+
 def _parse_credentials(value: Any, check: Checker) -> list[CredentialEntry | None]:
     entries, seen = [], {}
-    for i, raw in enumerate(check.sequence(value, "credentials")):
-        path = item("credentials", i)
-        entry = check.mapping(
-            raw, path, required=["code", "title"], optional=["kind", "valid_days", "retired_on", "accepted_until"]
-        )
-        if entry is None:
-            entries.append(None)
-            continue
+    optional = ["kind", "valid_days", "retired_on", "accepted_until"]
+    for path, entry in _mappings(value, "credentials", check, required=["code", "title"], optional=optional):
         code = check.text(entry, "code", path, max_length=40)
         check.unique(seen, code, at(path, "code"), "code")
         title, titles = check.localized_text(entry, "title", path, max_length=300)
@@ -224,12 +227,7 @@ def _parse_credentials(value: Any, check: Checker) -> list[CredentialEntry | Non
 
 def _parse_metrics(value: Any, check: Checker) -> list[MetricEntry | None]:
     entries, seen = [], {}
-    for i, raw in enumerate(check.sequence(value, "metrics")):
-        path = item("metrics", i)
-        entry = check.mapping(raw, path, required=["slug", "name"], optional=["unit"])
-        if entry is None:
-            entries.append(None)
-            continue
+    for path, entry in _mappings(value, "metrics", check, required=["slug", "name"], optional=["unit"]):
         slug = check.slug(entry, "slug", path, max_length=80)
         check.unique(seen, slug, at(path, "slug"), "slug")
         name, names = check.localized_text(entry, "name", path, max_length=200)
@@ -257,7 +255,9 @@ def _parse_centers(value: Any, check: Checker, names: Names) -> list[CenterEntry
             )
             if competency is not None:
                 competencies.append(competency)
-        centers.append(CenterEntry(slug, name, i, tuple(competencies), description or "", translations, descriptions))
+        centers.append(CenterEntry(
+            slug, name, description or "", i, tuple(competencies), names=translations, descriptions=descriptions
+        ))
     return centers
 
 
@@ -272,7 +272,9 @@ def _parse_competency(
     name, translations = check.localized_text(entry, "name", path, max_length=200)
     description, descriptions = check.localized_text(entry, "description", path, max_length=10_000, required=False)
     options = _parse_levels(entry, at(path, "levels"), check, names) if "levels" in entry else []
-    return CompetencyEntry(slug, name, description or "", position, tuple(options), translations, descriptions)
+    return CompetencyEntry(
+        slug, name, description or "", position, tuple(options), names=translations, descriptions=descriptions
+    )
 
 
 def _parse_levels(entry: dict, path: str, check: Checker, names: Names) -> list[OptionEntry]:
@@ -361,46 +363,21 @@ def load_catalog(*, data: dict, source: str) -> dict:
 def _load_base(catalog: CatalogFile) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Write the base's sections; the counts per kind of row, and each competency's id by slug."""
     counts: dict[str, dict[str, int]] = {}
-    counts["credentials"], _ = upsert(
-        Credential,
-        key="code",
-        rows={
-            c.code: {
-                "kind": c.kind,
-                "title": c.title,
-                "valid_days": c.valid_days,
-                "retired_on": c.retired_on,
-                "accepted_until": c.accepted_until,
-                "names": c.names,
-            }
-            for c in catalog.credentials
-        },
-    )
+    counts["credentials"], _ = upsert(Credential, key="code", rows={
+        c.code: columns(c, "kind", "title", "valid_days", "retired_on", "accepted_until", "names")
+        for c in catalog.credentials
+    })
     counts["metrics"], _ = upsert(
-        Metric, key="slug", rows={m.slug: {"name": m.name, "unit": m.unit, "names": m.names} for m in catalog.metrics}
+        Metric, key="slug", rows={m.slug: columns(m, "name", "unit", "names") for m in catalog.metrics}
     )
+    described = ("name", "names", "description", "descriptions", "position")
     counts["centers"], center_ids = upsert(
-        CenterOfExcellence,
-        key="slug",
-        rows={
-            c.slug: {
-                "name": c.name, "names": c.names, "description": c.description, "descriptions": c.descriptions,
-                "position": c.position,
-            }
-            for c in catalog.centers
-        },
+        CenterOfExcellence, key="slug", rows={c.slug: columns(c, *described) for c in catalog.centers}
     )
-    counts["competencies"], competency_ids = upsert(
-        Competency,
-        key="slug",
-        rows={
-            c.slug: {
-                "center_id": center_ids[center.slug], "name": c.name, "names": c.names,
-                "description": c.description, "descriptions": c.descriptions, "position": c.position,
-            }
-            for center in catalog.centers
-            for c in center.competencies
-        },
-    )
+    counts["competencies"], competency_ids = upsert(Competency, key="slug", rows={
+        c.slug: columns(c, *described, center_id=center_ids[center.slug])
+        for center in catalog.centers
+        for c in center.competencies
+    })
     counts["options"], counts["requirements"] = sync_options(catalog.competencies, competency_ids)
     return counts, competency_ids

@@ -7,50 +7,49 @@ Names and descriptions have translations (`localized.LocalizedName`, `LocalizedD
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .levels import Level
+from .fields import competency_key, level_field
+from .levels import LEVELS_ABOVE_NONE
 from .localized import LocalizedDescription, LocalizedName
 
 
-class CenterOfExcellence(LocalizedName, LocalizedDescription):
+class CatalogNode(LocalizedName, LocalizedDescription):
+    """What a Center of Excellence and a competency both are: a slug, a name, a description, a place in its list."""
+
     slug = models.SlugField(_("slug"), unique=True)
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
-        verbose_name = _("Center of Excellence")
-        verbose_name_plural = _("Centers of Excellence")
-        ordering = ["position", "name"]
+        abstract = True
 
     def __str__(self):
         return self.name
 
 
-class Competency(LocalizedName, LocalizedDescription):
+class CenterOfExcellence(CatalogNode):
+    class Meta:
+        verbose_name = _("Center of Excellence")
+        verbose_name_plural = _("Centers of Excellence")
+        ordering = ["position", "name"]
+
+
+class Competency(CatalogNode):
     center = models.ForeignKey(
         CenterOfExcellence, on_delete=models.PROTECT, related_name="competencies", verbose_name=_("Center of Excellence")
     )
-    slug = models.SlugField(_("slug"), unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    description = models.TextField(_("description"), blank=True)
-    position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
         verbose_name = _("competency")
         verbose_name_plural = _("competencies")
         ordering = ["center__position", "position", "name"]
 
-    def __str__(self):
-        return self.name
-
 
 class AttainmentOption(LocalizedName):
     """One way to reach a level of a competency: every requirement must hold."""
 
-    competency = models.ForeignKey(
-        Competency, on_delete=models.CASCADE, related_name="options", verbose_name=_("competency")
-    )
-    level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
+    competency = competency_key("options")
+    level = level_field(choices=LEVELS_ABOVE_NONE)
     name = models.CharField(_("name"), max_length=200)
     position = models.PositiveIntegerField(_("position"), default=0)
 

@@ -22,6 +22,11 @@ def new_counts(**extra: int) -> dict[str, int]:
     return {"created": 0, "updated": 0, "unchanged": 0, **extra}
 
 
+def columns(entry: Any, *names: str, **more: Any) -> dict[str, Any]:
+    """A row's columns from a parsed catalog entry: its attributes of these names, and `more`."""
+    return {name: getattr(entry, name) for name in names} | more
+
+
 def upsert(model: type[models.Model], *, key: str, rows: dict[str, dict]) -> tuple[dict[str, int], dict[str, int]]:
     """Create the rows whose `key` is new, update those that differ, leave the rest untouched.
 

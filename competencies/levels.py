@@ -8,3 +8,7 @@ class Level(models.TextChoices):
     NONE = "none", _("None")
     SILVER = "silver", _("Silver")
     GOLD = "gold", _("Gold")
+
+
+# The levels an organization can hold, buy or be granted: Silver and Gold.
+LEVELS_ABOVE_NONE = [c for c in Level.choices if c[0] != Level.NONE]

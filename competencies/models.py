@@ -15,8 +15,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from .catalog_models import AttainmentOption, CenterOfExcellence, Competency, Metric, Requirement  # noqa: F401
+from .fields import competency_key, creation_time, employee_by, level_field, organization_key
 from .identity import InvalidEmail, canonical_email, email_key
-from .levels import Level
+from .levels import LEVELS_ABOVE_NONE, Level
 from .localized import LocalizedName
 
 LEVEL_RANK = {Level.NONE: 0, Level.SILVER: 1, Level.GOLD: 2}
@@ -178,15 +179,11 @@ class Association(models.Model):
     employee = models.ForeignKey(
         Employee, on_delete=models.CASCADE, related_name="associations", verbose_name=_("employee")
     )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="associations", verbose_name=_("organization")
-    )
+    organization = organization_key("associations")
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"), null=True, blank=True)
     # Who ended it when an organization admin removed the employee (None: a new association, an import, a departure).
-    ended_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("ended by")
-    )
+    ended_by = employee_by(_("ended by"))
 
     class Meta:
         verbose_name = _("association")
@@ -241,9 +238,8 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
         ordering = ["-created_on", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "email"], condition=Q(state="pending"), name="one_pending_invitation_per_email"
-            ),
+            models.UniqueConstraint(fields=["organization", "email"], condition=Q(state="pending"),
+                                    name="one_pending_invitation_per_email"),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="invitation_email_canonical"),
             models.CheckConstraint(condition=Q(expires_on__gt=models.F("created_on")), name="invitation_expires_after"),
         ]
@@ -292,23 +288,16 @@ class Override(models.Model):
         EXPIRED = "expired", _("Expired")
         REVOKED = "revoked", _("Revoked")
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="overrides", verbose_name=_("organization")
-    )
-    competency = models.ForeignKey(
-        Competency, on_delete=models.PROTECT, related_name="overrides", verbose_name=_("competency")
-    )
-    level = models.CharField(_("level"), max_length=10, choices=[c for c in Level.choices if c[0] != "none"])
+    organization = organization_key("overrides")
+    competency = competency_key("overrides", on_delete=models.PROTECT)
+    level = level_field(choices=LEVELS_ABOVE_NONE)
     reason = models.TextField(_("reason"))
     starts_on = models.DateField(_("starts on"))
     expires_on = models.DateField(_("expires on"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     revoked_on = models.DateField(_("revoked on"), null=True, blank=True)
-    created_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="overrides_created",
-        verbose_name=_("created by"),
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = employee_by(_("created by"), related_name="overrides_created")
+    created_at = creation_time()
 
     class Meta:
         verbose_name = _("achievement override")
@@ -414,7 +403,17 @@ class CompetencyStatus(models.Model):
         }
 
 
-class StatusChange(models.Model):
+class LevelChangeWords:
+    """How a row that records a change of effective level on a day (a status change, a forecast one) names itself."""
+
+    def __str__(self):
+        return _("%(organization)s — %(competency)s on %(day)s: %(old)s → %(new)s") % {
+            "organization": self.organization.name, "competency": self.competency.name, "day": date_format(self.day),
+            "old": self.get_old_effective_display(), "new": self.get_new_effective_display(),
+        }
+
+
+class StatusChange(LevelChangeWords, models.Model):
     """An append-only history of evaluated and effective level changes."""
 
     class Cause(models.TextChoices):
@@ -433,17 +432,13 @@ class StatusChange(models.Model):
         # Inference found no association, credential, metric or override change that explains it.
         OTHER = "other", _("Other change")
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("organization")
-    )
-    competency = models.ForeignKey(
-        Competency, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("competency")
-    )
+    organization = organization_key("status_changes")
+    competency = competency_key("status_changes")
     day = models.DateField(_("day"))
-    old_evaluated = models.CharField(_("evaluated before"), max_length=10, choices=Level.choices)
-    new_evaluated = models.CharField(_("evaluated after"), max_length=10, choices=Level.choices)
-    old_effective = models.CharField(_("effective before"), max_length=10, choices=Level.choices)
-    new_effective = models.CharField(_("effective after"), max_length=10, choices=Level.choices)
+    old_evaluated = level_field(_("evaluated before"))
+    new_evaluated = level_field(_("evaluated after"))
+    old_effective = level_field(_("effective before"))
+    new_effective = level_field(_("effective after"))
     cause = models.CharField(_("cause"), max_length=40, choices=Cause.choices)
     # What `cause` needs to be said in words (competencies/causes.py): ids, ISO days, codes, never a sentence.
     cause_params = models.JSONField(_("cause parameters"), default=dict, blank=True)
@@ -455,14 +450,8 @@ class StatusChange(models.Model):
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "competency", "day"])]
 
-    def __str__(self):
-        return _("%(organization)s — %(competency)s on %(day)s: %(old)s → %(new)s") % {
-            "organization": self.organization.name, "competency": self.competency.name, "day": date_format(self.day),
-            "old": self.get_old_effective_display(), "new": self.get_new_effective_display(),
-        }
 
-
-class ForecastChange(models.Model):
+class ForecastChange(LevelChangeWords, models.Model):
     """A change of level the forecast expects on `day` if nothing new happens (competencies/forecast.py).
 
     Replaced per organization by `forecast.forecast_refresh` (the night, and a change of the day once
@@ -470,18 +459,14 @@ class ForecastChange(models.Model):
     leaves its window, an override ends, …), `cause_params` what the words need (`forecast.forecast_words`).
     """
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="forecast_changes", verbose_name=_("organization")
-    )
-    competency = models.ForeignKey(
-        Competency, on_delete=models.CASCADE, related_name="forecast_changes", verbose_name=_("competency")
-    )
+    organization = organization_key("forecast_changes")
+    competency = competency_key("forecast_changes")
     computed_on = models.DateField(_("computed on"))
     day = models.DateField(_("day"))
-    old_evaluated = models.CharField(_("evaluated before"), max_length=10, choices=Level.choices)
-    new_evaluated = models.CharField(_("evaluated after"), max_length=10, choices=Level.choices)
-    old_effective = models.CharField(_("effective before"), max_length=10, choices=Level.choices)
-    new_effective = models.CharField(_("effective after"), max_length=10, choices=Level.choices)
+    old_evaluated = level_field(_("evaluated before"))
+    new_evaluated = level_field(_("evaluated after"))
+    old_effective = level_field(_("effective before"))
+    new_effective = level_field(_("effective after"))
     cause = models.CharField(_("cause"), max_length=40)
     cause_params = models.JSONField(_("cause parameters"), default=dict, blank=True)
 
@@ -490,9 +475,3 @@ class ForecastChange(models.Model):
         verbose_name_plural = _("forecast changes")
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "day"])]
-
-    def __str__(self):
-        return _("%(organization)s — %(competency)s on %(day)s: %(old)s → %(new)s") % {
-            "organization": self.organization.name, "competency": self.competency.name, "day": date_format(self.day),
-            "old": self.get_old_effective_display(), "new": self.get_new_effective_display(),
-        }

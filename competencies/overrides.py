@@ -87,13 +87,8 @@ def _override_values(override: Override) -> dict:
 def _audit(override: Override, *, action: str, actor: Employee | None, day: datetime.date, reason: str, old: dict) -> None:
     """The audit row of a change, written in its transaction: who, when, why, the values before and after."""
     OverrideAudit.objects.create(
-        override=override,
-        action=action,
-        actor=actor,
-        day=day,
-        reason=reason,
-        old_values=old,
-        new_values=_override_values(override),
+        override=override, action=action, actor=actor, day=day, reason=reason,
+        old_values=old, new_values=_override_values(override),
     )
 
 
@@ -158,13 +153,8 @@ def override_apply(
     try:
         with transaction.atomic():
             override = Override.objects.create(
-                organization=organization,
-                competency=competency,
-                level=level,
-                reason=reason,
-                starts_on=starts_on,
-                expires_on=expires_on,
-                created_by=actor,
+                organization=organization, competency=competency, level=level, reason=reason,
+                starts_on=starts_on, expires_on=expires_on, created_by=actor,
             )
             _audit(override, action=OverrideAudit.Action.APPLY, actor=actor, day=day, reason=reason, old={})
             _reevaluate(

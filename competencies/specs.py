@@ -14,17 +14,23 @@ from typing import Any
 from .localized import localized
 
 
+class Named:
+    """A spec with a `name` and its translations (`names`): `localized_name` reads the one of the reader's language."""
+
+    __slots__ = ()
+
+    @property
+    def localized_name(self) -> str:
+        return localized(self.name, self.names)
+
+
 @dataclass(frozen=True, slots=True)
-class MetricSpec:
+class MetricSpec(Named):
     id: int
     slug: str
     name: str
     unit: str
     names: dict = field(default_factory=dict, compare=False)  # the name in other languages
-
-    @property
-    def localized_name(self) -> str:
-        return localized(self.name, self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,29 +51,21 @@ class RequirementSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class OptionSpec:
+class OptionSpec(Named):
     id: int
     level: str
     name: str
     requirements: tuple[RequirementSpec, ...]
     names: dict = field(default_factory=dict, compare=False)
 
-    @property
-    def localized_name(self) -> str:
-        return localized(self.name, self.names)
-
 
 @dataclass(frozen=True, slots=True)
-class CompetencySpec:
+class CompetencySpec(Named):
     id: int
     slug: str
     name: str
     options: tuple[OptionSpec, ...]  # silver options first, then gold, each by position
     names: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def localized_name(self) -> str:
-        return localized(self.name, self.names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from competencies.causes import cause_words
 from competencies.dates import last_day
@@ -23,6 +24,20 @@ from competencies.models import Association, Organization, OverrideAudit, Status
 from .models import Order, Redemption
 
 PER_PAGE = 15
+
+# What an override's audit entry and a paid order say, by action or kind (translated when shown).
+WORDS = {
+    ("override", OverrideAudit.Action.APPLY): gettext_noop("%(competency)s: a %(level)s override was placed, until %(until)s."),
+    ("override", OverrideAudit.Action.EXTEND): gettext_noop(
+        "%(competency)s: the %(level)s override was extended, until %(until)s."
+    ),
+    ("override", OverrideAudit.Action.REVOKE): gettext_noop("%(competency)s: the %(level)s override was revoked."),
+    ("override", OverrideAudit.Action.EXPIRE): gettext_noop("%(competency)s: the %(level)s override ended."),
+    ("order", Order.Kind.BUY): gettext_noop("Bought a %(level)s membership (%(amount)s)."),
+    ("order", Order.Kind.UPGRADE): gettext_noop("Upgraded to a %(level)s membership (%(amount)s)."),
+    ("order", Order.Kind.RENEW): gettext_noop("Renewed the membership at %(level)s (%(amount)s)."),
+    ("order", Order.Kind.MAPS): gettext_noop("Bought the Microsoft Action Pack subscription (%(amount)s)."),
+}
 
 
 @dataclass(frozen=True)
@@ -92,13 +107,7 @@ def _override_words(entry: OverrideAudit) -> str:
     o = entry.override
     values = {"competency": o.competency.localized_name, "level": level_words(o.level),
               "until": date_format(last_day(o.expires_on)), "day": date_format(entry.day)}
-    if entry.action == OverrideAudit.Action.APPLY:
-        return _("%(competency)s: a %(level)s override was placed, until %(until)s.") % values
-    if entry.action == OverrideAudit.Action.EXTEND:
-        return _("%(competency)s: the %(level)s override was extended, until %(until)s.") % values
-    if entry.action == OverrideAudit.Action.REVOKE:
-        return _("%(competency)s: the %(level)s override was revoked.") % values
-    return _("%(competency)s: the %(level)s override ended.") % values
+    return _(WORDS["override", entry.action]) % values
 
 
 def _overrides(organization: Organization, day: datetime.date, limit: int):
@@ -109,14 +118,7 @@ def _overrides(organization: Organization, day: datetime.date, limit: int):
 
 
 def _order_words(order: Order) -> str:
-    values = {"level": level_words(order.level), "amount": format_money(order.amount_usd)}
-    if order.kind == Order.Kind.UPGRADE:
-        return _("Upgraded to a %(level)s membership (%(amount)s).") % values
-    if order.kind == Order.Kind.RENEW:
-        return _("Renewed the membership at %(level)s (%(amount)s).") % values
-    if order.kind == Order.Kind.MAPS:
-        return _("Bought the Microsoft Action Pack subscription (%(amount)s).") % values
-    return _("Bought a %(level)s membership (%(amount)s).") % values
+    return _(WORDS["order", order.kind]) % {"level": level_words(order.level), "amount": format_money(order.amount_usd)}
 
 
 def _orders(organization: Organization, day: datetime.date, limit: int):

@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from competencies.admin_base import ModelAdmin, ReadOnly
+from competencies.admin_base import ModelAdmin, ReadOnly, ReadOnlyInline, choice_filter
 
 from . import models
 from .wording import at_risk_items
@@ -102,34 +102,17 @@ class EmailColumns:
         return obj.language
 
 
-class EmailInline(EmailColumns, ReadOnly, admin.TabularInline):
+class EmailInline(EmailColumns, ReadOnlyInline):
     model = models.OutboundEmail
-    extra = 0
     fields = ["recipient", "subject_line", "delivery", "sent", "tries"]
     readonly_fields = fields
     show_change_link = True
 
 
-class DeliveryFilter(admin.SimpleListFilter):
-    title = _("delivery")
-    parameter_name = "delivery"
-
-    def lookups(self, request, model_admin):
-        return models.OutboundEmail.Status.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(status=self.value()) if self.value() else queryset
-
-
-class KindFilter(admin.SimpleListFilter):
-    title = _("kind")
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return models.Notification.Kind.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(kind=self.value()) if self.value() else queryset
+DeliveryFilter = choice_filter(
+    title=_("delivery"), parameter_name="delivery", field="status", choices=models.OutboundEmail.Status.choices
+)
+KindFilter = choice_filter(title=_("kind"), parameter_name="kind", field="kind", choices=models.Notification.Kind.choices)
 
 
 class OpenFilter(admin.SimpleListFilter):

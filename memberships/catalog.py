@@ -18,7 +18,7 @@ from typing import Any
 
 from competencies.catalog import LEVELS
 from competencies.catalog_checks import Checker, Names, at, item, show
-from competencies.catalog_upsert import upsert
+from competencies.catalog_upsert import columns, upsert
 
 from .models import Benefit, MembershipPlan
 
@@ -75,9 +75,7 @@ def parse_plans(value: Any, check: Checker, names: Names) -> list[PlanEntry]:
 
 def load_plans(plans: list[PlanEntry], competency_ids: dict[str, int]) -> dict[str, int]:
     counts, _ids = upsert(
-        MembershipPlan,
-        key="level",
-        rows={p.level: {"price_usd": p.price_usd, "price_confirmed": p.price_confirmed} for p in plans},
+        MembershipPlan, key="level", rows={p.level: columns(p, "price_usd", "price_confirmed") for p in plans}
     )
     return counts
 
@@ -188,25 +186,11 @@ def _check_entitlement(check: Checker, path: str, names: Names, membership_level
 
 
 def load_benefits(benefits: list[BenefitEntry], competency_ids: dict[str, int]) -> dict[str, int]:
-    counts, _ids = upsert(
-        Benefit,
-        key="slug",
-        rows={
-            b.slug: {
-                "name": b.name,
-                "names": b.names,
-                "description": b.description,
-                "descriptions": b.descriptions,
-                "price_usd": b.price_usd,
-                "value_usd": b.value_usd,
-                "membership_level": b.membership_level,
-                "competency_id": competency_ids[b.competency] if b.competency else None,
-                "level": b.level,
-                "quantity": b.quantity,
-                "per_period": b.per_period,
-                "period_limit": b.period_limit,
-            }
-            for b in benefits
-        },
-    )
+    counts, _ids = upsert(Benefit, key="slug", rows={
+        b.slug: columns(
+            b, "name", "names", "description", "descriptions", "price_usd", "value_usd", "membership_level", "level",
+            "quantity", "per_period", "period_limit", competency_id=competency_ids[b.competency] if b.competency else None,
+        )
+        for b in benefits
+    })
     return counts

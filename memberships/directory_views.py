@@ -1,7 +1,6 @@
 """The public directory and a partner's public profile with its referral form: no sign-in."""
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -11,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
 from competencies.models import Competency, Level, Organization
+from competencies.throttle import count_once
 
 from . import services
 from .directory import directory_listings, filter_listings, listed_profile
@@ -56,14 +56,7 @@ def directory(request):
 def _throttled(request) -> bool:
     """At most a few referral requests an hour from one address (the cache counts them)."""
     address = request.META.get("REMOTE_ADDR", "")
-    key = f"referral-throttle:{address}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=3600)
-        count = 1
-    return count > REFERRALS_PER_IP_PER_HOUR
+    return count_once(f"referral-throttle:{address}", timeout=3600) > REFERRALS_PER_IP_PER_HOUR
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

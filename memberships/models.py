@@ -5,17 +5,19 @@ from django.db.models import Q
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from competencies.fields import creation_time, employee_by, level_field, organization_key
 from competencies.formatting import format_money
+from competencies.levels import LEVELS_ABOVE_NONE
 from competencies.localized import LocalizedDescription, LocalizedName
-from competencies.models import Competency, Employee, Level, Organization
+from competencies.models import Competency, Organization
 
-PAID_LEVELS = [c for c in Level.choices if c[0] != "none"]
+PAID_LEVELS = LEVELS_ABOVE_NONE
 
 
 class MembershipPlan(models.Model):
     """The yearly fee of a membership level."""
 
-    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, unique=True)
+    level = level_field(choices=PAID_LEVELS, unique=True)
     price_usd = models.DecimalField(_("price (USD)"), max_digits=10, decimal_places=2)
     price_confirmed = models.BooleanField(_("price confirmed"), default=True)
 
@@ -42,11 +44,11 @@ class Benefit(LocalizedName, LocalizedDescription):
     description = models.TextField(_("description"), blank=True)
     price_usd = models.DecimalField(_("price (USD)"), max_digits=10, decimal_places=2, null=True, blank=True)
     value_usd = models.DecimalField(_("value (USD)"), max_digits=10, decimal_places=2, null=True, blank=True)
-    membership_level = models.CharField(_("membership level"), max_length=10, choices=PAID_LEVELS, blank=True)
+    membership_level = level_field(_("membership level"), choices=PAID_LEVELS, blank=True)
     competency = models.ForeignKey(
         Competency, on_delete=models.CASCADE, null=True, blank=True, related_name="benefits", verbose_name=_("competency")
     )
-    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
+    level = level_field(choices=PAID_LEVELS, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), null=True, blank=True, help_text=_("Units per term."))
     # A per-period limit on top of the quantity: at most `period_limit` units in each period ("one a month").
     per_period = models.CharField(_("limit period"), max_length=10, choices=Period.choices, blank=True)
@@ -82,10 +84,8 @@ class Membership(models.Model):
         UPGRADE = "upgrade", _("Upgrade")
         IMPORT = "import", _("Carried over")
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization")
-    )
-    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS)
+    organization = organization_key("memberships")
+    level = level_field(choices=PAID_LEVELS)
     purchased_on = models.DateField(_("purchased on"))
     starts_on = models.DateField(_("term starts"))
     ends_on = models.DateField(_("term ends"))
@@ -208,21 +208,17 @@ class Order(models.Model):
         PAID = "paid", _("Paid")
         FAILED = "failed", _("Failed")
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="orders", verbose_name=_("organization")
-    )
+    organization = organization_key("orders")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    level = models.CharField(_("level"), max_length=10, choices=PAID_LEVELS, blank=True)
+    level = level_field(choices=PAID_LEVELS, blank=True)
     benefit = models.ForeignKey(
         Benefit, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("benefit")
     )
     amount_usd = models.DecimalField(_("amount (USD)"), max_digits=10, decimal_places=2)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     day = models.DateField(_("day"), help_text=_("The day the order was placed and its rule checked."))
-    created_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("placed by")
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = employee_by(_("placed by"))
+    created_at = creation_time()
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     provider = models.CharField(_("payment provider"), max_length=60, blank=True)
     reference = models.CharField(_("payment reference"), max_length=120, blank=True)
@@ -352,9 +348,7 @@ class Redemption(models.Model):
     allowance = models.ForeignKey(
         BenefitAllowance, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("allowance")
     )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="redemptions", verbose_name=_("organization")
-    )
+    organization = organization_key("redemptions")
     benefit = models.ForeignKey(
         Benefit, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("benefit")
     )
@@ -363,10 +357,8 @@ class Redemption(models.Model):
     # The one-time token of the confirmation page: a second submission finds this redemption.
     request_token = models.CharField(_("confirmation token"), max_length=64, blank=True, default="")
     day = models.DateField(_("redeemed on"))
-    redeemed_by = models.ForeignKey(
-        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("redeemed by")
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    redeemed_by = employee_by(_("redeemed by"))
+    created_at = creation_time()
 
     class Meta:
         verbose_name = _("redemption")
@@ -386,9 +378,7 @@ class Redemption(models.Model):
 class Referral(models.Model):
     """A customer's request, sent from the public directory, to be contacted by a partner."""
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="referrals", verbose_name=_("organization")
-    )
+    organization = organization_key("referrals")
     name = models.CharField(_("name"), max_length=200)
     email = models.EmailField(_("email"))
     need = models.TextField(_("need"), max_length=4000)

@@ -16,6 +16,12 @@ from .outbox import email_enqueue
 from .tasks import deliver_on_commit
 
 
+def _queue_one(template: str, *, key: str, to: Employee, language: str, **context) -> None:
+    """Queue one email to `to`, worded from `template` and `context`, and send it once the transaction commits."""
+    email = email_enqueue(key=key, to_email=to.email, template=template, context=context, language=language)
+    deliver_on_commit([email.pk])
+
+
 def invitation_email_queue(*, invitation: Invitation) -> None:
     """Queue the invitation email to the invitee if they have an account (in their language), sent on commit.
 
@@ -24,21 +30,13 @@ def invitation_email_queue(*, invitation: Invitation) -> None:
     invitee = Employee.objects.filter(email=invitation.email, is_active=True).first()
     if invitee is None:
         return
-    base = getattr(settings, "SITE_URL", "").rstrip("/")
-    email = email_enqueue(
-        key=f"invitation:{invitation.pk}:{invitation.created_on.isoformat()}",
-        to_email=invitee.email,
-        template="invitation",
-        context={
-            "invitation": invitation,
-            "organization": invitation.organization,
-            "invitee": invitee,
-            "inviter": invitation.invited_by.display_name if invitation.invited_by else "",
-            "url": f"{base}/dashboard/certifications/" if base else "",
-        },
+    _queue_one(
+        "invitation", key=f"invitation:{invitation.pk}:{invitation.created_on.isoformat()}", to=invitee,
         language=email_language(employee=invitee, organization=invitation.organization),
+        invitation=invitation, organization=invitation.organization, invitee=invitee,
+        inviter=invitation.invited_by.display_name if invitation.invited_by else "",
+        url=_site("/dashboard/certifications/"),
     )
-    deliver_on_commit([email.pk])
 
 
 def _departure_impact(association: Association) -> list[dict]:
@@ -112,17 +110,9 @@ def account_email_queue(*, employee: Employee, organization: Organization, by: E
         "password-set",
         kwargs={"uidb64": urlsafe_base64_encode(force_bytes(employee.pk)), "token": default_token_generator.make_token(employee)},
     )
-    email = email_enqueue(
-        key=f"account:{employee.pk}",
-        to_email=employee.email,
-        template="account_created",
-        context={
-            "employee": employee,
-            "organization": organization,
-            "by": by.display_name if by else "",
-            "url": getattr(settings, "SITE_URL", "").rstrip("/") + path,
-            "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
-        },
-        language=employee.language or "en",
+    _queue_one(
+        "account_created", key=f"account:{employee.pk}", to=employee, language=employee.language or "en",
+        employee=employee, organization=organization, by=by.display_name if by else "",
+        url=getattr(settings, "SITE_URL", "").rstrip("/") + path,
+        days=max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
     )
-    deliver_on_commit([email.pk])

@@ -11,6 +11,7 @@ import datetime
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -73,6 +74,15 @@ class AlreadyDone(Refused):
 # Purchases: an order, the payment step, then the term (in one transaction)
 
 
+class Payment(TypedDict, total=False):
+    """How a purchase is paid: the provider (None: the configured one), the review page's one-time token (a second
+    submission finds the first order) and the price the review page showed (a changed price is refused)."""
+
+    provider: PaymentProvider | None
+    token: str
+    reviewed_price: Decimal | None
+
+
 def _lock(organization: Organization) -> None:
     """Purchases and redemptions of one organization queue on its row: two clicks never buy two terms."""
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
@@ -83,7 +93,7 @@ def _checkout(
     organization: Organization,
     by: Employee | None,
     day: datetime.date,
-    provider: PaymentProvider | None,
+    provider: PaymentProvider | None = None,
     kind: str,
     level: str = "",
     benefit: Benefit | None = None,
@@ -170,12 +180,8 @@ def receipt_send(*, order: Order) -> None:
 def _new_term(source: str, level: str, day: datetime.date) -> Callable[[Order, Decision], None]:
     def fulfil(order: Order, decision: Decision) -> None:
         order.membership = Membership.objects.create(
-            organization_id=order.organization_id,
-            level=level,
-            purchased_on=day,
-            starts_on=decision.starts_on,
-            ends_on=decision.ends_on,
-            source=source,
+            organization_id=order.organization_id, level=level, source=source,
+            purchased_on=day, starts_on=decision.starts_on, ends_on=decision.ends_on,
         )
         # The directory and the at-risk alert read the stored history: bring it to the day of the purchase.
         reevaluate_on_commit(organization_ids=[order.organization_id], day=day)
@@ -184,8 +190,7 @@ def _new_term(source: str, level: str, day: datetime.date) -> Callable[[Order, D
 
 
 def membership_buy(
-    *, organization: Organization, level: str, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
-    token: str = "", reviewed_price: Decimal | None = None,
+    *, organization: Organization, level: str, by: Employee | None, day: datetime.date, **payment: Unpack[Payment]
 ) -> Order:
     """Buy Silver: allowed on D only if O's effective level is at least silver in at least one competency on D.
     Buy Gold: at least one competency at gold. Otherwise refuse with the reason.
@@ -198,33 +203,9 @@ def membership_buy(
     if level not in (Level.SILVER, Level.GOLD):
         raise PurchaseRefused(_("Choose Silver or Gold."))
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        organization=organization, by=by, day=day, **payment,
         kind=Order.Kind.BUY, level=level,
         decide=lambda state: state.buy(level), fulfil=_new_term(Membership.Source.PURCHASE, level, day),
-    )
-
-
-def membership_upgrade(
-    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
-    token: str = "", reviewed_price: Decimal | None = None,
-) -> Order:
-    """Upgrade Silver → Gold during a term: allowed with a gold achievement; the Gold term starts that day.
-    Upgrade price: Silver → Gold costs the Gold fee less 25%, as Microsoft charged.
-
-    The Gold term runs one year from the upgrade day. The Silver term ends
-    that day: its `ends_on` becomes the upgrade day and `superseded_by`
-    points at the Gold term (history is kept, nothing is deleted).
-    """
-
-    def fulfil(order: Order, decision: Decision) -> None:
-        _new_term(Membership.Source.UPGRADE, Level.GOLD, day)(order, decision)
-        silver = decision.replaces
-        Membership.objects.filter(pk=silver.pk).update(ends_on=day, superseded_by=order.membership)
-
-    return _checkout(
-        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
-        kind=Order.Kind.UPGRADE, level=Level.GOLD,
-        decide=lambda state: state.upgrade(), fulfil=fulfil,
     )
 
 
@@ -234,9 +215,7 @@ def membership_renew(
     by: Employee | None,
     day: datetime.date,
     level: str | None = None,
-    provider: PaymentProvider | None = None,
-    token: str = "",
-    reviewed_price: Decimal | None = None,
+    **payment: Unpack[Payment],
 ) -> Order:
     """Renew: from 90 days before the anniversary (the term's end) until 30 days after it (grace: benefits
     continue, competencies are no longer displayed), only if the organization qualifies again at that level
@@ -254,15 +233,37 @@ def membership_renew(
         raise PurchaseRefused(_("There is no membership to renew: buy one."))
     target = level or latest.level
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        organization=organization, by=by, day=day, **payment,
         kind=Order.Kind.RENEW, level=target,
         decide=lambda state: state.renew(target), fulfil=_new_term(Membership.Source.RENEWAL, target, day),
     )
 
 
+def membership_upgrade(
+    *, organization: Organization, by: Employee | None, day: datetime.date, **payment: Unpack[Payment]
+) -> Order:
+    """Upgrade Silver → Gold during a term: allowed with a gold achievement; the Gold term starts that day.
+    Upgrade price: Silver → Gold costs the Gold fee less 25%, as Microsoft charged.
+
+    The Gold term runs one year from the upgrade day. The Silver term ends
+    that day: its `ends_on` becomes the upgrade day and `superseded_by`
+    points at the Gold term (history is kept, nothing is deleted).
+    """
+
+    def fulfil(order: Order, decision: Decision) -> None:
+        _new_term(Membership.Source.UPGRADE, Level.GOLD, day)(order, decision)
+        silver = decision.replaces
+        Membership.objects.filter(pk=silver.pk).update(ends_on=day, superseded_by=order.membership)
+
+    return _checkout(
+        organization=organization, by=by, day=day, **payment,
+        kind=Order.Kind.UPGRADE, level=Level.GOLD,
+        decide=lambda state: state.upgrade(), fulfil=fulfil,
+    )
+
+
 def maps_buy(
-    *, organization: Organization, by: Employee | None, day: datetime.date, provider: PaymentProvider | None = None,
-    token: str = "", reviewed_price: Decimal | None = None,
+    *, organization: Organization, by: Employee | None, day: datetime.date, **payment: Unpack[Payment]
 ) -> Order:
     """MAPS (Microsoft Action Pack subscription) is sold on the Benefits page: USD 475 a year for about
     USD 20,000 worth of internal-use rights, at the Silver level and above.
@@ -281,7 +282,7 @@ def maps_buy(
         )
 
     return _checkout(
-        organization=organization, by=by, day=day, provider=provider, token=token, reviewed_price=reviewed_price,
+        organization=organization, by=by, day=day, **payment,
         kind=Order.Kind.MAPS, benefit=benefit,
         decide=lambda state: state.buy_offer(benefit), fulfil=fulfil,
     )

@@ -1,12 +1,17 @@
-"""Shared fixtures: three personas (admin, teammate, outsider) of two organizations."""
+"""Shared fixtures: three personas (admin, teammate, outsider) of two organizations, the Cloud Platform competency,
+the pages' frozen clock. The constants they use are in common.py."""
 
 import os
 
 import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.core.cache import cache
 from hypothesis import HealthCheck, settings
 
 from . import figures
-from .factories import AssociationFactory, EmployeeFactory, OrganizationFactory
+from .common import NOW, cloud_platform
+from .factories import PASSWORD, AssociationFactory, EmployeeFactory, OrganizationFactory
 
 # Property-based tests (hypothesis): no deadline (the machine is shared, timings belong in benchmarks); the
 # database fixture is shared by the examples on purpose, each asserting it is left unchanged. HYPOTHESIS_EXAMPLES
@@ -29,9 +34,6 @@ def pytest_sessionfinish(session, exitstatus):
     engine = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     broker = django_settings.CELERY_BROKER_URL.split("://", 1)[0]
     figures.write(database=engine, broker=broker)
-
-PASSWORD = "correct horse battery staple"
-
 
 @pytest.fixture
 def org(db):
@@ -65,6 +67,39 @@ def outsider(other_org):
     AssociationFactory(employee=employee, organization=other_org)
     other_org.admins.add(employee)
     return employee
+
+
+@pytest.fixture
+def agent(db):
+    """A Microsoft agent: staff, in the agents' group (its permissions are the migrations')."""
+    agent = EmployeeFactory(email="ada@microsoft.example", name="Ada Agent", is_staff=True)
+    agent.groups.add(Group.objects.get(name="agent"))
+    return agent
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    client.login(username=agent.email, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def cloud(db):
+    """Cloud Platform: Silver with one person holding 70-533 or 70-535, Gold with two."""
+    return cloud_platform()
+
+
+@pytest.fixture
+def frozen():
+    """The pages' clock stopped at NOW (a module asks for it with `pytestmark = pytest.mark.usefixtures("frozen")`)."""
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def empty_cache():
+    """No count left by another test in the cache (the limits per hour and per minute)."""
+    cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,8 @@ from dateutil.relativedelta import relativedelta
 from competencies import models as cm
 from memberships import models as mm
 
+PASSWORD = "correct horse battery staple"  # every employee the factories make signs in with it
+
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -25,7 +27,7 @@ class EmployeeFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"person{n}@example.com")
     name = factory.Sequence(lambda n: f"Person {n}")
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def save_password(obj, create, extracted, **kwargs):

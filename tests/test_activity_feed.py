@@ -14,21 +14,10 @@ from memberships.models import OutboundEmail
 from memberships.receivers import departure_email_queue
 from memberships.services import membership_buy
 
-from .conftest import PASSWORD
-from .factories import AssociationFactory, EmployeeFactory, MembershipPlanFactory, build_competency, certified_employee
+from .common import DAY, PASSWORD, D
+from .factories import AssociationFactory, EmployeeFactory, MembershipPlanFactory, certified_employee
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
 NOON = datetime.datetime(2026, 11, 20, 12, tzinfo=datetime.UTC)
-
-
-def people(count):
-    return {"kind": "certified_people", "count": count, "any_of": ["70-533", "70-535"]}
-
-
-@pytest.fixture
-def cloud(db):
-    return build_competency("cloud-platform", name="Cloud Platform", silver=[[people(1)]], gold=[[people(2)]])
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """An organization's admin adds people (one, or a CSV file, all or nothing); employees link their MCP ID."""
 
-import datetime
 import re
 
 import pytest
-import time_machine
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -13,17 +10,13 @@ from competencies import accounts
 from competencies.models import Association, Employee, Invitation
 from memberships.models import OutboundEmail
 
+from .common import TODAY
 from .factories import EmployeeFactory
 
-TODAY = datetime.date(2026, 11, 23)
 URL = "/dashboard/people/add/"
 
 
-@pytest.fixture(autouse=True)
-def frozen_today():
-    cache.clear()  # the per-admin throttle
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("empty_cache", "frozen")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import datetime
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import translation
 
@@ -16,38 +15,14 @@ from competencies.statuses import statuses_refresh
 from memberships.models import Notification, OutboundEmail
 from partnercenter.night import run_nightly
 
-from .conftest import PASSWORD
-from .factories import EmployeeFactory, MembershipFactory, build_competency, certified_employee
-
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
+from .common import DAY, D
+from .factories import MembershipFactory, certified_employee
 
 
 @pytest.fixture(autouse=True)
 def today():
     with time_machine.travel(datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.UTC), tick=False):
         yield D
-
-
-@pytest.fixture
-def cloud(db):
-    people = {"kind": "certified_people", "any_of": AZURE}
-    return build_competency("cloud-platform", name="Cloud Platform", silver=[[{**people, "count": 1}]],
-                            gold=[[{**people, "count": 2}]])
-
-
-@pytest.fixture
-def agent(db):
-    agent = EmployeeFactory(email="ada@microsoft.example", name="Ada Agent", is_staff=True)
-    agent.groups.add(Group.objects.get(name="agent"))
-    return agent
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.login(username=agent.email, password=PASSWORD)
-    return client
 
 
 @pytest.fixture

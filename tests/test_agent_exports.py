@@ -16,11 +16,12 @@ from competencies import engine, exports
 from memberships import models as mm
 from memberships import services
 
+from .common import TODAY
 from .factories import BenefitFactory, EmployeeFactory, MembershipFactory, OrganizationFactory, certified_employee
-from .test_agent_admin import agent, agent_client  # noqa: F401 - the agents' group member, signed in to admin
-from .test_exports import add_orders, body, cloud, frozen_today, get, rows, stream_peak  # noqa: F401 - the same day and competency
+from .test_exports import add_orders, body, cloud, get, rows, stream_peak  # noqa: F401 - the same competency
 
-TODAY = datetime.date(2026, 11, 23)
+pytestmark = pytest.mark.usefixtures("frozen")
+
 NAMES = ["competencies.csv", "competencies.json", "people.csv", "orders.csv", "redemptions.csv"]
 ACTION = "export_competencies"
 

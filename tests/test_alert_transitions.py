@@ -16,15 +16,8 @@ from memberships.services import membership_buy, membership_renew, membership_up
 from memberships.wording import dashboard_notifications
 from partnercenter.night import run_nightly
 
-from .conftest import PASSWORD
+from .common import DAY, PASSWORD, D, people
 from .factories import EmployeeFactory, MembershipFactory, MembershipPlanFactory, build_competency, certified_employee
-
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-
-
-def people(count, codes):
-    return {"kind": "certified_people", "count": count, "any_of": codes}
 
 
 @pytest.fixture

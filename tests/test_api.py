@@ -4,8 +4,6 @@ pages', writes through the pages' services, and another organization's ids and t
 import datetime
 
 import pytest
-import time_machine
-from django.core.cache import cache
 from django.test import Client, override_settings
 
 from api.models import ApiToken
@@ -16,18 +14,13 @@ from memberships import services
 from memberships.eligibility import membership_state
 from memberships.models import Redemption
 
+from .common import TODAY as D
 from .factories import BenefitFactory, MembershipFactory, build_competency, certified_employee
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
 CERTS = {"kind": "certified_people", "count": 1, "any_of": ["AZ-104"]}
 
 
-@pytest.fixture(autouse=True)
-def frozen_day():
-    with time_machine.travel(NOW, tick=False):
-        cache.clear()
-        yield
+pytestmark = pytest.mark.usefixtures("empty_cache", "frozen")
 
 
 @pytest.fixture

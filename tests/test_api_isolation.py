@@ -15,12 +15,12 @@ from competencies.selectors import members_of
 from memberships import services
 from memberships.models import Order, Redemption
 
+from .common import NOW
+from .common import TODAY as D
 from .factories import BenefitFactory, MembershipFactory, build_competency, certified_employee
 from .snapshot import changes, database_snapshot
 from .test_isolation import url_patterns
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
 PUBLIC_API = {"api:schema", "api:docs"}
 
 

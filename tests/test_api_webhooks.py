@@ -17,10 +17,9 @@ from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.webhooks import WebhookError, endpoint_create, webhook_events_collect, webhook_test_send
 from memberships.models import Notification
 
+from .common import NOW
+from .common import TODAY as D
 from .factories import AssociationFactory, EmployeeFactory, MembershipFactory, StatusChangeFactory
-
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
 
 
 class Receiver(BaseHTTPRequestHandler):

@@ -9,9 +9,8 @@ from competencies.associations import AssociationError, association_end, associa
 from competencies.invitations import member_remove
 from competencies.models import Association
 
+from .common import D
 from .factories import AssociationFactory, EmployeeFactory, OrganizationFactory
-
-D = datetime.date(2026, 11, 20)
 
 
 def test_it_severs_the_previous_association_on_the_day(db):

@@ -18,7 +18,7 @@ from memberships.reminders import renewal_reminders_send
 from memberships.wording import AT_RISK_SENTENCE, dashboard_notifications
 from partnercenter.night import run_nightly
 
-from .conftest import PASSWORD
+from .common import DAY, PASSWORD, D, people
 from .factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -26,19 +26,7 @@ from .factories import (
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
 SENTENCE = "A recent change to your competency achievement has put your membership renewal eligibility at risk."
-
-
-def people(count, codes=AZURE):
-    return {"kind": "certified_people", "count": count, "any_of": codes}
-
-
-@pytest.fixture
-def cloud(db):
-    return build_competency("cloud-platform", name="Cloud Platform", silver=[[people(1)]], gold=[[people(2)]])
 
 
 @pytest.fixture

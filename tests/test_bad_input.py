@@ -35,7 +35,7 @@ from competencies.jsonsafe import MAX_DEPTH
 from competencies.models import Organization
 
 from . import figures
-from .conftest import PASSWORD
+from .common import NOW, PASSWORD
 from .factories import (
     AssociationFactory,
     CredentialFactory,
@@ -49,7 +49,6 @@ from .snapshot import changes, database_snapshot
 DATA = Path(__file__).parent / "data"
 SMALL_CATALOG = DATA / "catalog" / "small.yaml"
 SAMPLE_ACTIVITY = DATA / "activity" / "sample.jsonl"
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 
 # Text as people (and attackers) type it: any character but lone surrogates, which no file can hold.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)

@@ -16,12 +16,12 @@ from memberships.benefits import entitlements
 from memberships.models import Benefit, BenefitAllowance, BenefitPeriodUse, Redemption
 from memberships.services import AlreadyDone, RedemptionRefused, benefit_redeem
 
+from .common import NOW
+from .common import TODAY as D
 from .confirming import confirm, token_of
 from .factories import BenefitFactory, MembershipFactory, OrganizationFactory
 
 TERM_START = datetime.date(2026, 7, 15)
-D = datetime.date(2026, 11, 23)
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from memberships.benefits import entitlements
 from memberships.models import BenefitAllowance, BenefitSubscription, Order, Redemption
 from memberships.services import RedemptionRefused, benefit_redeem
 
+from .common import DAY, NOW
+from .common import TODAY as D
 from .confirming import confirm
 from .factories import (
     BenefitFactory,
@@ -23,10 +25,7 @@ from .factories import (
     StatusChangeFactory,
 )
 
-D = datetime.date(2026, 11, 23)
-DAY = datetime.timedelta(days=1)
 TERM_START = datetime.date(2026, 7, 1)
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import datetime
 import io
 
 import pytest
-import time_machine
 import yaml
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -13,17 +12,11 @@ from django.core.management import call_command
 from competencies.models import CompetencyStatus, Credential, StatusChange
 from competencies.statuses import statuses_refresh
 
-from .conftest import PASSWORD
+from .common import PASSWORD, TODAY
 from .factories import EmployeeFactory, OrganizationFactory, certified_employee
 from .test_load_catalog import SMALL
 
-TODAY = datetime.date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture

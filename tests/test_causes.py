@@ -1,7 +1,6 @@
 """The cause of a status change: stored as data (competencies/causes.py), said in the reader's language when shown,
 and the old English sentences read back once by the migration that replaced them."""
 
-import datetime
 import importlib
 from decimal import Decimal
 
@@ -14,11 +13,9 @@ from competencies.models import Association, StatusChange
 from competencies.statuses import statuses_refresh
 from memberships.models import Notification
 
+from .common import AZURE, DAY, D
 from .factories import OrganizationFactory, build_competency, certified_employee
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
 migration = importlib.import_module("competencies.migrations.0006_cause_params")
 notifications_migration = importlib.import_module("memberships.migrations.0005_at_risk_cause_params")
 

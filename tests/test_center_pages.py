@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from competencies.catalog import DEFAULT_CATALOG_PATH, load_catalog_file
@@ -11,11 +10,7 @@ from competencies.models import CenterOfExcellence, Credential
 
 from .factories import EarnedCredentialFactory
 
-
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture

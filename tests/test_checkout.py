@@ -10,13 +10,10 @@ from django.urls import reverse
 from memberships.models import Membership, Order, OutboundEmail
 from memberships.services import AlreadyDone, PurchaseRefused, membership_buy
 
+from .common import TODAY as D
 from .confirming import confirm, token_of
 from .factories import MembershipFactory, certified_employee
-
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
-
-from .test_membership_views import cloud, frozen  # noqa: E402, F401 - the same plans and competency, the same day
+from .test_membership_views import cloud  # noqa: F401 - the same plans and competency
 
 pytestmark = pytest.mark.usefixtures("frozen")
 

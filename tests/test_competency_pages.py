@@ -1,11 +1,11 @@
 import datetime
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from competencies.models import Association
 
+from .common import TODAY
 from .factories import (
     AssociationFactory,
     CompetencyFactory,
@@ -17,13 +17,7 @@ from .factories import (
     RequirementFactory,
 )
 
-TODAY = datetime.date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture

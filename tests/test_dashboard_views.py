@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from .conftest import PASSWORD
+from .common import PASSWORD
 from .factories import EmployeeFactory, MembershipFactory
 
 

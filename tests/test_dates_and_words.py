@@ -3,13 +3,13 @@
 import datetime
 
 import pytest
-import time_machine
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import translation
 
 from competencies.statuses import statuses_refresh
 
+from .common import TODAY
 from .factories import (
     AssociationFactory,
     EmployeeFactory,
@@ -19,13 +19,7 @@ from .factories import (
     certified_employee,
 )
 
-TODAY = datetime.date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 def test_it_shows_a_stored_end_as_the_last_day_it_still_holds_in_each_language():

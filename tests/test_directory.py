@@ -4,8 +4,6 @@ import datetime
 import re
 
 import pytest
-import time_machine
-from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
@@ -13,6 +11,8 @@ from memberships.directory import directory_listings
 from memberships.forms import ReferralForm
 from memberships.models import OutboundEmail, Referral
 
+from .common import DAY, NOW
+from .common import TODAY as D
 from .factories import (
     CompetencyFactory,
     EmployeeFactory,
@@ -21,19 +21,9 @@ from .factories import (
     StatusChangeFactory,
 )
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
-DAY = datetime.timedelta(days=1)
 TERM_START = datetime.date(2026, 7, 1)
 
-pytestmark = pytest.mark.usefixtures("frozen")
-
-
-@pytest.fixture
-def frozen():
-    cache.clear()  # the referral throttle
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("empty_cache", "frozen")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import datetime
 import re
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,14 +13,10 @@ from memberships import models as mm
 
 from .factories import CompetencyFactory
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 TERM_START = datetime.date(2026, 7, 1)
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture

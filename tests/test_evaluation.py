@@ -1,6 +1,5 @@
 """The evaluation engine: docs/design.md "Evaluation (as of a day D)", rule by rule, at its boundaries."""
 
-import datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +12,7 @@ from competencies.requirement_kinds import REQUIREMENT_KINDS, RequirementKind
 from competencies.results import RequirementResult
 from competencies.snapshot import catalog_snapshot
 
+from .common import AZURE, DAY, D, people
 from .factories import (
     AssociationFactory,
     CredentialFactory,
@@ -26,16 +26,8 @@ from .factories import (
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-
-AZURE = ["70-533", "70-535"]
 CONSUMPTION = {"kind": "metric", "metric": "azure_consumption_usd", "window_days": 365,
                "at_least": {"developed": 15000, "developing": 10000}}
-
-
-def people(count, **which):
-    return {"kind": "certified_people", "count": count, **which}
 
 
 def result_of(org, competency, day=D, details=False):
@@ -44,17 +36,6 @@ def result_of(org, competency, day=D, details=False):
 
 def level_on(org, competency, day=D):
     return result_of(org, competency, day).evaluated_level
-
-
-@pytest.fixture
-def cloud(db):
-    """Silver: 1 person with one of 70-533, 70-535. Gold: 2 such people."""
-    return build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]], gold=[[people(2, any_of=AZURE)]])
-
-
-@pytest.fixture
-def org(db):
-    return OrganizationFactory(name="Fabrikam")
 
 
 # --- Who counts: associations ----------------------------------------------------

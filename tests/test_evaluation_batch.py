@@ -1,7 +1,6 @@
 """The engine's batch path (`evaluate(details=False)`, what the nightly run and `statuses_refresh` use)
 gives exactly what the detailed path gives, and the stored path writes what it computed, as written."""
 
-import datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from competencies.requirement_kinds import REQUIREMENT_KINDS, RequirementKind
 from competencies.results import RequirementResult
 from competencies.statuses import statuses_refresh
 
+from .common import DAY, D, people
 from .factories import (
     AssociationFactory,
     EmployeeFactory,
@@ -25,15 +25,9 @@ from .factories import (
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
 CONSUMPTION = {"kind": "metric", "metric": "azure_consumption_usd", "window_days": 365,
                "at_least": {"developed": 15000, "developing": 10000}}
 USERS = {"kind": "metric", "metric": "office365_active_users", "window_days": 90, "at_least": 2000}
-
-
-def people(count, **which):
-    return {"kind": "certified_people", "count": count, **which}
 
 
 def comparable(result):

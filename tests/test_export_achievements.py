@@ -1,7 +1,6 @@
 """`export_achievements [--mpn-id ID] [--date D] [--format json|csv]` (docs/interfaces.md)."""
 
 import csv
-import datetime
 import io
 import json
 
@@ -11,15 +10,8 @@ from django.core.management import CommandError, call_command
 from competencies.forecast import forecast_refresh
 from competencies.statuses import statuses_refresh
 
+from .common import AZURE, DAY, D, people
 from .factories import OrganizationFactory, OverrideFactory, build_competency, certified_employee
-
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
-
-
-def people(count, **which):
-    return {"kind": "certified_people", "count": count, **which}
 
 
 def export(*args):

@@ -1,39 +1,30 @@
 """Exports: the organization's competencies (CSV, JSON), people, orders and redemptions; streamed; only one's own."""
 
 import csv
-import datetime
 import io
 import json
 import tracemalloc
 
 import pytest
-import time_machine
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from competencies import models as cm
 from memberships import models as mm
 
-from .factories import build_competency, certified_employee
+from .common import TODAY, cloud_platform
+from .factories import certified_employee
 
-TODAY = datetime.date(2026, 11, 23)
 EXPORTS = ["export-competencies-csv", "export-competencies-json", "export-people-csv", "export-orders-csv",
            "export-redemptions-csv"]
 
 
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture
 def cloud(db):
-    competency = build_competency(
-        "cloud-platform", name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
+    competency = cloud_platform(["70-533"])
     cm.Credential.objects.filter(code="70-533").update(title="Implementing Microsoft Azure Infrastructure Solutions")
     return competency
 

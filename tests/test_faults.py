@@ -50,7 +50,7 @@ from partnercenter.night import organization_ranges, run_nightly
 from partnercenter.settings.base import mailer_from_url
 
 from . import figures
-from .conftest import PASSWORD
+from .common import DAY, PASSWORD, D
 from .factories import (
     AssociationFactory,
     EmployeeFactory,
@@ -66,8 +66,6 @@ from .worker import broker_app, celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
 BATCH = 2  # organizations per range in the worker: four ranges for the six (the last one open-ended)
 DOMAIN = "partnercenter.localhost"
 FAULT_RUNS = int(os.environ.get("FAULT_RUNS", "2"))

@@ -13,7 +13,6 @@ row can have is 404, in the product and in Django admin
 405.
 """
 
-import datetime
 import importlib
 import io
 import re
@@ -30,9 +29,8 @@ from django.urls import reverse
 from competencies.models import Employee
 
 from . import figures
+from .common import NOW
 from .test_isolation import url_patterns
-
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 
 HOSTILE = {
     "NUL": "\x00",

@@ -25,7 +25,7 @@ from competencies.models import Employee, Invitation
 from competencies.selectors import invitations_received
 from competencies.signin import signin_username
 
-from .conftest import PASSWORD
+from .common import PASSWORD, sign_in
 from .factories import EmployeeFactory
 
 LOGIN = reverse("login")
@@ -68,10 +68,6 @@ def variants(email: str) -> list[str]:
 def now():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-def sign_in(client, email, password, *, address="127.0.0.1"):
-    return client.post(LOGIN, {"username": email, "password": password}, REMOTE_ADDR=address)
 
 
 def signed_in_as(client):

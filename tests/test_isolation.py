@@ -14,7 +14,6 @@
   to them until the rule names it.
 """
 
-import datetime
 import importlib
 import io
 import itertools
@@ -39,10 +38,10 @@ from memberships import services
 from memberships.models import Benefit, Order, Redemption, Referral
 
 from . import figures
+from .common import NOW
+from .common import TODAY as D
 from .snapshot import changes, database_snapshot
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
 DEMO_PASSWORD = "demo-partner-2026"
 
 # The pages anyone may reach: sign-in and sign-out, the language switch, the directory and its profiles.

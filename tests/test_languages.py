@@ -37,7 +37,8 @@ from competencies.models import (
 from memberships.models import Benefit
 from partnercenter.management.commands.seed_demo import AGENT_EMAIL, DEMO_PASSWORD
 
-TODAY = datetime.date(2026, 11, 23)
+from .common import TODAY
+
 GOLD_MEMBER, AT_RISK_MEMBER, OVERRIDE_MEMBER = "ava.chen@contoso.example", "sam.lee@fabrikam.example", \
     "olivia.wong@northwind.example"
 LOCALE = Path(settings.BASE_DIR) / "locale"

@@ -11,29 +11,23 @@ from competencies.associations import association_end
 from competencies.statuses import statuses_refresh
 from memberships.displayed import displayed_levels
 
+from .common import DAY, cloud_platform
+from .common import TODAY as D
 from .factories import (
     CompetencyFactory,
     MembershipFactory,
     OrganizationFactory,
     StatusChangeFactory,
-    build_competency,
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 23)
-DAY = datetime.timedelta(days=1)
 TERM_START = datetime.date(2026, 7, 1)
 TERM_END = datetime.date(2027, 7, 1)
 
 
 @pytest.fixture
 def cloud(db):
-    return build_competency(
-        "cloud-platform",
-        name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
+    return cloud_platform(["70-533"])
 
 
 def shown(org, day):

@@ -28,6 +28,8 @@ from memberships.services import (
 )
 from memberships.terms import membership_on, term_ends_on, upgrade_price
 
+from .common import DAY, cloud_platform
+from .common import TODAY as D
 from .factories import (
     BenefitFactory,
     MembershipFactory,
@@ -38,21 +40,13 @@ from .factories import (
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 23)
-DAY = datetime.timedelta(days=1)
-
 
 @pytest.fixture
 def cloud(db):
     """Cloud Platform: Silver with one person holding 70-533, Gold with two."""
     MembershipPlanFactory(level="silver")
     MembershipPlanFactory(level="gold")
-    return build_competency(
-        "cloud-platform",
-        name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
+    return cloud_platform(["70-533"])
 
 
 def reach(org, level):

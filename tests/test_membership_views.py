@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,39 +10,25 @@ from django.urls import reverse
 from memberships.models import Membership, Order
 from memberships.services import benefit_redeem
 
+from .common import TODAY as D
+from .common import cloud_platform
 from .confirming import confirm
 from .factories import (
     BenefitFactory,
     MembershipFactory,
     MembershipPlanFactory,
     ReferralFactory,
-    build_competency,
     certified_employee,
 )
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
-D = NOW.date()
-DAY = datetime.timedelta(days=1)
-
 pytestmark = pytest.mark.usefixtures("frozen")
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture
 def cloud(db):
     MembershipPlanFactory(level="silver")
     MembershipPlanFactory(level="gold")
-    return build_competency(
-        "cloud-platform",
-        name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
+    return cloud_platform(["70-533"])
 
 
 def counts():

@@ -20,6 +20,7 @@ from partnercenter import night as nightly
 from partnercenter import tasks as night_tasks
 from partnercenter.management.commands.run_nightly import Command
 
+from .common import DAY, D, people
 from .factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -27,14 +28,6 @@ from .factories import (
     build_competency,
     certified_employee,
 )
-
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
-
-
-def people(count, codes=AZURE):
-    return {"kind": "certified_people", "count": count, "any_of": codes}
 
 
 def build_dataset():

@@ -11,11 +11,9 @@ from competencies.models import Association, CompetencyStatus, Override, Overrid
 from competencies.overrides import override_apply
 from competencies.statuses import statuses_refresh
 
-from .conftest import PASSWORD
-from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee
+from .common import DAY, PASSWORD, D
+from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, certified_employee
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
 ADD = reverse("admin:competencies_override_add")
 CHANGELIST = reverse("admin:competencies_override_changelist")
 
@@ -44,31 +42,11 @@ def today():
 
 
 @pytest.fixture
-def cloud(db):
-    people = {"kind": "certified_people", "any_of": ["70-533", "70-535"]}
-    return build_competency("cloud-platform", name="Cloud Platform", silver=[[{**people, "count": 1}]],
-                            gold=[[{**people, "count": 2}]])
-
-
-@pytest.fixture
 def org(db, cloud):
     org = OrganizationFactory(name="Fabrikam", mpn_id="1000001")
     certified_employee(org, "70-533", name="Jane Doe")
     statuses_refresh(organization_ids=[org.pk], day=D - DAY)
     return org
-
-
-@pytest.fixture
-def agent(db):
-    agent = EmployeeFactory(email="ada@microsoft.example", name="Ada Agent", is_staff=True)
-    agent.groups.add(Group.objects.get(name="agent"))
-    return agent
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.login(username=agent.email, password=PASSWORD)
-    return client
 
 
 def form_data(org, cloud, **changes):

@@ -19,25 +19,8 @@ from competencies.overrides import (
 )
 from competencies.statuses import statuses_refresh
 
+from .common import DAY, D, people
 from .factories import EmployeeFactory, OrganizationFactory, build_competency, certified_employee
-
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
-
-
-def people(count):
-    return {"kind": "certified_people", "count": count, "any_of": AZURE}
-
-
-@pytest.fixture
-def cloud(db):
-    return build_competency("cloud-platform", name="Cloud Platform", silver=[[people(1)]], gold=[[people(2)]])
-
-
-@pytest.fixture
-def org(db):
-    return OrganizationFactory(name="Fabrikam")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-import time_machine
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -20,31 +19,20 @@ from competencies.models import Association, CompetencyStatus, Invitation
 from competencies.statuses import statuses_refresh
 from memberships.models import OutboundEmail
 
+from .common import TODAY, cloud_platform
 from .factories import (
     AssociationFactory,
     EmployeeFactory,
     InvitationFactory,
-    build_competency,
     certified_employee,
 )
 
-TODAY = datetime.date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture
 def cloud(db):
-    return build_competency(
-        "cloud-platform",
-        name="Cloud Platform",
-        silver=[[{"kind": "certified_people", "count": 1, "any_of": ["70-533"]}]],
-        gold=[[{"kind": "certified_people", "count": 2, "any_of": ["70-533"]}]],
-    )
+    return cloud_platform(["70-533"])
 
 
 @pytest.fixture

@@ -3,23 +3,19 @@
 import datetime
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from competencies import models as cm
 
+from .common import TODAY
 from .factories import StatusChangeFactory, build_competency, certified_employee
 
-TODAY = datetime.date(2026, 11, 23)
 TITLE = "Implementing Microsoft Azure Infrastructure Solutions"
 
 
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from .conftest import PASSWORD
+from .common import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {

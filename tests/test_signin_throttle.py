@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from partnercenter.settings import base
 
-from .conftest import PASSWORD
+from .common import PASSWORD, sign_in
 
 LOGIN = reverse("login")
 ADMIN_LOGIN = reverse("admin:login")
@@ -27,10 +27,6 @@ LOCKED = "Too many failed sign-ins. Please wait 15 minutes and try again."
 def now():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-def sign_in(client, email, password, *, address="127.0.0.1", url=LOGIN):
-    return client.post(url, {"username": email, "password": password}, REMOTE_ADDR=address)
 
 
 def fail(client, email, times, **kwargs):

@@ -1,6 +1,5 @@
 """Stored status and its history: `statuses_refresh`, the causes it records, re-evaluation on commit."""
 
-import datetime
 
 import pytest
 from django.db import connection, transaction
@@ -13,6 +12,7 @@ from competencies.models import Association, CompetencyStatus, Credential, Overr
 from competencies.statuses import statuses_refresh
 from partnercenter.tasks import reevaluate_organizations
 
+from .common import AZURE, DAY, D, people
 from .factories import (
     AssociationFactory,
     CredentialFactory,
@@ -24,24 +24,7 @@ from .factories import (
     certified_employee,
 )
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
-AZURE = ["70-533", "70-535"]
 CONSUMPTION = {"kind": "metric", "metric": "azure_consumption_usd", "window_days": 365, "at_least": 15000}
-
-
-def people(count, **which):
-    return {"kind": "certified_people", "count": count, **which}
-
-
-@pytest.fixture
-def cloud(db):
-    return build_competency("cloud-platform", silver=[[people(1, any_of=AZURE)]], gold=[[people(2, any_of=AZURE)]])
-
-
-@pytest.fixture
-def org(db):
-    return OrganizationFactory(name="Fabrikam")
 
 
 def refresh(org, day, **kwargs):

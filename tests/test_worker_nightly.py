@@ -22,14 +22,12 @@ from memberships.displayed import displayed_levels
 from memberships.models import Notification, OutboundEmail
 from partnercenter.tasks import run_nightly
 
-from .conftest import PASSWORD
+from .common import DAY, PASSWORD, D
 from .factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-D = datetime.date(2026, 11, 20)
-DAY = datetime.timedelta(days=1)
 SENTENCE = "A recent change to your competency achievement has put your membership renewal eligibility at risk."
 
 

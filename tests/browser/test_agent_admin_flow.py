@@ -14,13 +14,12 @@ from competencies.statuses import statuses_refresh
 from memberships.models import Notification, OutboundEmail
 from partnercenter.night import run_nightly
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD, D
 from ..factories import EmployeeFactory, MembershipFactory, OrganizationFactory, build_competency, certified_employee
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-D = datetime.date(2026, 11, 20)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The at-risk admin follows the banner's link to the competency and finds the activity feed on the dashboard,
 in English, Simplified and Traditional Chinese, at 1280 and 390 px. Screenshots: test-artifacts/alerts-*.png."""
 
-import datetime
 import importlib
 import io
 
@@ -10,11 +9,11 @@ import time_machine
 from django.apps import apps
 from django.core.management import call_command
 
+from ..common import NOW
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 PASSWORD = "demo-partner-2026"
 LOCALES = {"en": "en-US", "zh-hans": "zh-CN", "zh-hant": "zh-TW"}
 WIDTHS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}

@@ -6,7 +6,7 @@ import pytest
 
 from competencies.models import Employee
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD
 from ..factories import AssociationFactory, EmployeeFactory, OrganizationFactory
 from .conftest import screenshot
 

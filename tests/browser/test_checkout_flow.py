@@ -8,7 +8,7 @@ from django.utils import timezone
 from competencies.statuses import statuses_refresh
 from memberships.models import Order, Redemption
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD
 from ..factories import (
     BenefitFactory,
     CredentialFactory,

@@ -9,7 +9,6 @@ confirm before re-associating, the language switcher) are exercised, so
 a policy that blocked the script would show.
 """
 
-import datetime
 import importlib
 import io
 
@@ -20,13 +19,13 @@ from django.core.management import call_command
 
 from competencies.models import Association, Override
 
+from ..common import NOW
 from .conftest import screenshot
 from .test_override_admin_flow import choose
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "demo-partner-2026"
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];

@@ -6,7 +6,6 @@ as the employee's preference. Screenshots land in
 test-artifacts/lang-<language>-<page>.png for a person to look at.
 """
 
-import datetime
 import importlib
 import io
 
@@ -17,11 +16,11 @@ from django.core.management import call_command
 
 from competencies.models import Employee, Override
 
+from ..common import NOW
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 PASSWORD = "demo-partner-2026"
 # browser locale, the page's <html lang>, and words each page must show in that language
 LANGUAGES = {

@@ -11,13 +11,12 @@ from django.contrib.auth.models import Group
 from competencies.models import CompetencyStatus, Override, OverrideAudit
 from competencies.statuses import statuses_refresh
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD, D
 from ..factories import EmployeeFactory, OrganizationFactory, build_competency, certified_employee
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-D = datetime.date(2026, 11, 20)
 
 
 @pytest.fixture

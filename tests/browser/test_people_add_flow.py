@@ -4,7 +4,6 @@ Screenshots: test-artifacts/add-people-<language>-<width>-<step>.png.
 
 (Named to run after test_competencies_flow.py: a transactional test flushes the agent group the migrations made.)"""
 
-import datetime
 import importlib
 import io
 
@@ -15,11 +14,11 @@ from django.core.management import call_command
 
 from competencies.models import Employee
 
+from ..common import NOW
 from .conftest import ARTIFACTS, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 PASSWORD = "demo-partner-2026"
 LOCALES = {"en": "en-US", "zh-hans": "zh-CN", "zh-hant": "zh-TW"}
 SIZES = {"1280": {"width": 1280, "height": 900}, "390": {"width": 390, "height": 844}}

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from competencies.statuses import statuses_refresh
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD
 from ..factories import build_competency, certified_employee
 from .conftest import screenshot
 

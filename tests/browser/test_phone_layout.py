@@ -2,7 +2,6 @@
 Chinese: nothing is wider than the screen, and the Menu button reaches every page of the side menu.
 Screenshots land in test-artifacts/phone-<language>-<page>.png."""
 
-import datetime
 import importlib
 import io
 
@@ -11,11 +10,11 @@ import time_machine
 from django.apps import apps
 from django.core.management import call_command
 
+from ..common import NOW
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
 PASSWORD = "demo-partner-2026"
 PHONE = {"width": 390, "height": 844}
 LOCALES = {"en": "en-US", "zh-hans": "zh-CN", "zh-hant": "zh-TW"}

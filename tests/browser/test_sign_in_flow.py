@@ -1,6 +1,6 @@
 import pytest
 
-from ..conftest import PASSWORD
+from ..common import PASSWORD
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

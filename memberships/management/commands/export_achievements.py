@@ -132,10 +132,7 @@ def _csv_cells(row: dict) -> Iterator[str]:
 
 
 class Command(BaseCommand):
-    help = (
-        "Print each organization × competency with a non-none evaluated, effective or displayed level as of a day "
-        "(default: the day of the latest evaluation)."
-    )
+    help = "Print each organization × competency with a non-none evaluated, effective or displayed level as of a day."
 
     def add_arguments(self, parser):
         parser.add_argument("--mpn-id", help="only this organization")

@@ -1,3 +1,6 @@
+"""Compile the message catalogs (locale/*/LC_MESSAGES/django.po) into the .mo files Django reads; with --extract,
+first collect the messages of the code and templates into them (needs GNU gettext)."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -5,10 +8,7 @@ from partnercenter.translations import compile_catalogs, extract_messages, local
 
 
 class Command(BaseCommand):
-    help = (
-        "Compile the message catalogs (locale/*/LC_MESSAGES/django.po) into the .mo files Django reads; "
-        "with --extract, first collect the messages of the code and templates into them (needs GNU gettext)."
-    )
+    help = __doc__
 
     def add_arguments(self, parser):
         parser.add_argument("--extract", action="store_true", help="run makemessages first (needs xgettext)")
