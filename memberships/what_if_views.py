@@ -1,5 +1,6 @@
-"""The what-if planner (/dashboard/membership/what-if/): an organization's levels and membership eligibility
-under hypothetical changes. Nothing is written: the plan lives in the URL (`competencies.what_if.Plan.query`)."""
+"""The what-if planner (/dashboard/membership/what-if/): an organization's levels, membership eligibility
+and forecast of the coming year under hypothetical changes. Nothing is written: the plan lives in the URL
+(`competencies.what_if.Plan.query`)."""
 
 import dataclasses
 from urllib.parse import urlencode
@@ -68,6 +69,12 @@ def _rows(found) -> list[dict]:
     return rows
 
 
+def _coming(found) -> list[dict]:
+    """The forecast under the plan, each change with its competency (for its name and page)."""
+    specs = {spec.id: spec for spec in found.competencies}
+    return [{"change": c, "competency": specs[c.competency_id]} for c in found.coming if c.competency_id in specs]
+
+
 def _decisions(organization, found) -> list[tuple[str, object]]:
     """Buy, upgrade and renew under the plan, on the plan's day: the membership rules asked of the plan's levels."""
     qualified = qualifications_of(found.results, organization_id=organization.pk, catalog=found.snapshot,
@@ -112,6 +119,7 @@ def what_if(request):
         "metrics": sorted(found.snapshot.metrics.values(), key=lambda m: m.name),
         "changes": _changes(plan, found, today), "clear": reverse("dashboard:what-if"),
         "rows": [] if errors else _rows(found), "decisions": [] if errors else _decisions(organization, found),
+        "coming": [] if errors else _coming(found),
         "max_changes": MAX_CHANGES,
     }
     return render(request, "memberships/what_if.html", context, status=400 if errors else 200)
