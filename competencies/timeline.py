@@ -47,14 +47,25 @@ class OrganizationTimeline:
     points: dict[int, list[tuple[datetime.date, Decimal]]] = field(default_factory=dict)  # metric -> values
     overrides: list[Override] = field(default_factory=list)
 
+    def members_on(self, day: datetime.date) -> dict[int, str]:
+        """The employees who count for the organization on `day` -> their names."""
+        return {e: self.names.get(e, "") for e, spans in self.spans.items() if any(covers(s, end, day) for s, end in spans)}
+
+    def held_on(self, employee_id: int, day: datetime.date, accepted_until: dict[int, datetime.date]) -> frozenset[int]:
+        """The catalog's credentials the employee holds valid on `day`."""
+        return frozenset(
+            credential_id for credential_id, earned_on, expires_on in self.earned.get(employee_id, ())
+            if credential_valid_on(earned_on, expires_on, accepted_until.get(credential_id), day)
+        )
+
     def facts_on(self, day: datetime.date, snapshot: CatalogSnapshot) -> OrganizationFacts:
         """The facts the engine's reads would find on `day` (a new object: `advance` changes it in place)."""
-        facts = OrganizationFacts(
-            organization_id=self.organization_id, market=self.market, day=day, members={}, held={},
+        members = self.members_on(day)
+        held = {e: h for e in members if (h := self.held_on(e, day, snapshot.accepted_until))}
+        return OrganizationFacts(
+            organization_id=self.organization_id, market=self.market, day=day, members=members, held=held,
             metric_points=self.points, codes=snapshot.credential_codes,
         )
-        self.advance(facts, day, self.spans, snapshot.accepted_until)
-        return facts
 
     def advance(
         self, facts: OrganizationFacts, day: datetime.date, employees: Iterable[int],
@@ -71,10 +82,7 @@ class OrganizationTimeline:
             now = _NONE
             if any(covers(starts_on, ends_on, day) for starts_on, ends_on in self.spans.get(employee_id, ())):
                 members[employee_id] = self.names.get(employee_id, "")
-                now = frozenset(
-                    credential_id for credential_id, earned_on, expires_on in self.earned.get(employee_id, ())
-                    if credential_valid_on(earned_on, expires_on, accepted_until.get(credential_id), day)
-                )
+                now = self.held_on(employee_id, day, accepted_until)
             else:
                 members.pop(employee_id, None)
             if now:

@@ -12,6 +12,7 @@ organization's pending invitations, and the credentials of the invited people.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -163,13 +164,14 @@ class WhatIf:
 
     plan: Plan
     today: dict[int, CompetencyResult]
-    planned: dict[int, CompetencyResult]  # with details: the gaps of what is not met
+    planned: dict[int, CompetencyResult]  # without details: `explain` words one competency's gaps
     competencies: tuple[CompetencySpec, ...]
     people: dict[int, str]  # the organization's members (today or on the plan's day): id → name
     invitations: dict[int, str]  # pending invitations: id → email
     snapshot: CatalogSnapshot
     results: dict[tuple[int, int], CompetencyResult] = field(default_factory=dict)  # the plan's, as `evaluate` keys them
     coming: list[Change] = field(default_factory=list)  # the forecast of the coming year under the plan
+    explain: Callable[[int], CompetencyResult] | None = None  # competency id -> its result under the plan, worded
 
 
 def _invitations(organization_id: int, today: datetime.date) -> dict[int, str]:
@@ -213,7 +215,7 @@ def what_if_evaluate(*, organization_id: int, plan: Plan, today: datetime.date) 
     end = today + datetime.timedelta(days=HORIZON_DAYS)
     timeline = read_timelines([organization_id], today, max(end, plan.day), snapshot)[organization_id]
     facts_today = timeline.facts_on(today, snapshot)
-    people = {**timeline.facts_on(plan.day, snapshot).members, **facts_today.members}
+    people = {**timeline.members_on(plan.day), **facts_today.members}
     invitations = _invitations(organization_id, today)
     if any(p not in people for p in plan.leaves) or any(i not in invitations for i in plan.invites):
         raise NotInOrganization
@@ -236,12 +238,17 @@ def what_if_evaluate(*, organization_id: int, plan: Plan, today: datetime.date) 
         joining={pid: (email, brought.get(email, [])) for email, pid in joining_ids.items()},
     )
     now = evaluate_facts({organization_id: facts_today}, timeline.overrides_on(today), snapshot)
-    then = evaluate_facts({organization_id: planned.facts_on(plan.day, snapshot)}, planned.overrides_on(plan.day),
-                          snapshot, details=True, key_people=False)
+    facts_day, overrides_day = {organization_id: planned.facts_on(plan.day, snapshot)}, planned.overrides_on(plan.day)
+    then = evaluate_facts(facts_day, overrides_day, snapshot)
+
+    def explain(competency_id: int) -> CompetencyResult:
+        return evaluate_facts(facts_day, overrides_day, snapshot, details=True, key_people=False,
+                              competency_ids={competency_id})[(organization_id, competency_id)]
+
     return WhatIf(
         plan=plan, competencies=snapshot.competencies, people=people, invitations=invitations, snapshot=snapshot,
         today={c: r for (_o, c), r in now.items()}, planned={c: r for (_o, c), r in then.items()}, results=then,
-        coming=forecast_timelines([planned], day=today, end=end, snapshot=snapshot),
+        coming=forecast_timelines([planned], day=today, end=end, snapshot=snapshot), explain=explain,
     )
 
 
