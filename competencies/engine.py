@@ -54,7 +54,15 @@ from decimal import Decimal
 from .batch import CompiledCatalog, collector_paused, evaluate_batch, evaluate_rows
 from .facts import OrganizationFacts, Rows, load_facts
 from .models import LEVEL_RANK, Level, higher_level
-from .results import CompetencyResult, KeyPerson, OptionResult, OverrideInfo, evaluated_level, option_result
+from .results import (
+    CompetencyResult,
+    KeyPerson,
+    OptionResult,
+    OverrideInfo,
+    RequirementResult,
+    evaluated_level,
+    option_result,
+)
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot, CompetencySpec
 
@@ -154,6 +162,17 @@ def _evaluate_options(competency: CompetencySpec, facts: OrganizationFacts, *, d
         )
         for option in competency.options
     ]
+
+
+def levels_of(
+    competency: CompetencySpec, requirements: dict[int, RequirementResult], override: OverrideInfo | None
+) -> tuple[str, str]:
+    """The evaluated and effective level of a competency whose requirements' results are known (requirement
+    id -> result): the forecast's walk asks again only the requirements a day's facts change."""
+    options = [option_result(o.id, o.level, o.name, [requirements[r.id] for r in o.requirements])
+               for o in competency.options]
+    evaluated, _option = evaluated_level(options)
+    return evaluated, higher_level(evaluated, override.level if override else Level.NONE)
 
 
 def _evaluate_competency(

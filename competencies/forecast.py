@@ -41,7 +41,7 @@ from django.utils.translation import gettext_noop
 
 from .batch import collector_paused
 from .causes import template_words
-from .engine import batched, evaluate_facts
+from .engine import batched, evaluate_facts, levels_of
 from .models import ForecastChange, Level, Organization, Override, StatusChange
 from .results import CompetencyResult
 from .snapshot import catalog_snapshot
@@ -128,29 +128,33 @@ def forecast_timelines(
 def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant: _Relevance) -> list[Change]:
     """One organization's changes, day after day from the first day's results.
 
-    A level is made of its requirements' verdicts (an option is met when all of its requirements hold), so
-    on each day only the requirements that day's facts concern are asked again (`RequirementKind.evaluate`);
-    a competency is evaluated again by the engine only when one of them turns, or its override changes.
+    A level is made of its requirements' results (an option is met when all of its requirements hold), so
+    on each day only the requirements that day's facts concern are asked again (`RequirementKind.evaluate`),
+    and a competency's levels are made again from its requirements' results (`engine.levels_of`) when one
+    of them turns, or its override starts or ends.
     """
     snapshot = relevant.snapshot
     current = {c: (r.evaluated_level, r.effective_level) for c, r in first.items()}
-    met = {q.requirement_id: q.met for r in first.values() for option in r.options for q in option.requirements}
+    results = {q.requirement_id: q for r in first.values() for option in r.options for q in option.requirements}
     changes = []
     for on in sorted(events):
         changed = timeline.advance(facts, on, {e.employee_id for e in events[on] if e.employee_id is not None},
                                    snapshot.accepted_until)
         moved = {e.competency_id for e in events[on] if e.competency_id is not None}
         for requirement_id, (competency_id, req) in relevant.requirements(changed, events[on]).items():
-            verdict = req.handler.evaluate(req, facts, details=False).met
-            if verdict != met.get(requirement_id):
-                met[requirement_id] = verdict
+            result = req.handler.evaluate(req, facts, details=False)
+            if result.met != results[requirement_id].met:
                 moved.add(competency_id)
+            results[requirement_id] = result
         if not moved:
             continue
-        found = evaluate_facts({timeline.organization_id: facts}, timeline.overrides_on(on), snapshot,
-                               competency_ids=moved)
-        for (_o, competency_id), result in found.items():
-            before, now = current[competency_id], (result.evaluated_level, result.effective_level)
+        overrides = timeline.overrides_on(on)
+        for competency_id in sorted(moved):
+            spec = snapshot.competency(competency_id)
+            if spec is None:
+                continue
+            before = current[competency_id]
+            now = levels_of(spec, results, overrides.get((timeline.organization_id, competency_id)))
             if now != before:
                 current[competency_id] = now
                 cause = relevant.cause(events[on], competency_id, evaluated_moved=before[0] != now[0])
