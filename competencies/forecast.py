@@ -11,11 +11,14 @@ those of the last one.
 
 `forecast` reads the facts of the coming year for a batch of organizations
 once (`timeline.read_timelines`: five queries, whatever the number of days),
-then, organization by organization, walks the days on which one of its facts
+evaluates the first day for all of them (`engine.evaluate_facts`), then,
+organization by organization, walks the days on which one of its facts
 changes: the engine's facts are brought to that day in memory
-(`OrganizationTimeline.advance`), the competencies those facts concern are
-evaluated by the engine (`engine.evaluate_facts`), and the days on which an
-evaluated or effective level differs from the day before are kept. Each
+(`OrganizationTimeline.advance`), the requirements those facts concern are
+asked again by their kinds, the levels of a competency one of them turned
+are made again from its requirements' results (`engine.levels_of`), and the
+days on which an evaluated or effective level differs from the day before
+are kept. Each
 change keeps its cause as data: the fact of that day that concerns the
 competency (one of its credentials, one of its metrics, its override), else
 the first fact of the day. Term ends belong to the memberships layer: they
