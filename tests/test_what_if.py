@@ -241,3 +241,10 @@ def test_the_plan_with_no_changes_equals_todays_evaluation_and_forecast(cloud, s
                 assert found.today[competency_id].effective_level == expected.effective_level
             assert found.coming == forecast(organization_ids=[org_id], day=TODAY)
         transaction.set_rollback(True)
+
+
+def test_peoples_names_and_the_plans_values_are_escaped_in_the_forms(client, admin, silver_org):
+    certified_employee(silver_org, "70-533", name='<b id="x">Eve</b>')
+    body = get(client, admin, [("hire", "a@example.com"), ("metric", "revenue_usd"), ("gain", "1")]).content.decode()
+    assert '<b id="x">' not in body and "&lt;b id=&quot;x&quot;&gt;Eve&lt;/b&gt;" in body
+    assert '<input type="hidden" name="hire" value="a@example.com">' in body
