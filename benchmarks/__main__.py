@@ -43,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: EVALUATION_BATCH_SIZE)")
     parser.add_argument("--database", default=None, help="benchmark database name (default pc_bench_<orgs>)")
     parser.add_argument("--reload", action="store_true", help="load the data again even if already there")
-    parser.add_argument("--only", default="evaluation,nightly,pages,import",
-                        help="comma-separated parts to run (default: evaluation,nightly,pages,import; "
-                        "nightly is memory and workers)")
+    parser.add_argument("--only", default="evaluation,nightly,pages,forecast,whatif,import",
+                        help="comma-separated parts to run (default: evaluation,nightly,pages,forecast,whatif,"
+                        "import; nightly is memory and workers)")
     parser.add_argument("--import-orgs", type=int, default=None, help="organizations of the import figure "
                         "(default: --orgs up to 10,000, the importer holds a file in memory; 0 skips it)")
     sub = parser.add_subparsers(dest="command")
@@ -129,7 +129,7 @@ def _bench(args) -> int:
     _setup()
     from django.conf import settings
 
-    from . import evaluation_bench, import_bench, load, nightly_bench, pages_bench
+    from . import evaluation_bench, forecast_bench, import_bench, load, nightly_bench, pages_bench, what_if_bench
 
     name = args.database or f"pc_bench_{args.orgs}"
     use_database(name)
@@ -146,7 +146,7 @@ def _bench(args) -> int:
     parts = {part for part in args.only.split(",") if part}  # --only "": load the data set, measure nothing
     if "nightly" in parts:
         parts |= {"memory", "workers"}
-    if unknown := parts - {"evaluation", "nightly", "memory", "workers", "pages", "import"}:
+    if unknown := parts - {"evaluation", "nightly", "memory", "workers", "pages", "forecast", "whatif", "import"}:
         raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}")
     if parts & {"workers", "pages"} and not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise SystemExit("make bench needs Redis for the Celery figures: set CELERY_BROKER_URL=redis://host:6379/N")
@@ -171,6 +171,12 @@ def _bench(args) -> int:
     if "pages" in parts:
         print()
         pages_bench.run(log_dir=log_dir)
+    if "forecast" in parts:
+        print()
+        forecast_bench.run(day=generate.DAY)
+    if "whatif" in parts:
+        print()
+        what_if_bench.run()
     import_orgs = min(args.orgs, 10_000) if args.import_orgs is None else args.import_orgs
     if import_orgs and "import" in parts:
         print()

@@ -49,11 +49,20 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 
-from .batch import CompiledCatalog, evaluate_batch
-from .facts import OrganizationFacts, load_facts
+from .batch import CompiledCatalog, collector_paused, evaluate_batch, evaluate_rows
+from .facts import OrganizationFacts, Rows, load_facts
 from .models import LEVEL_RANK, Level, higher_level
-from .results import CompetencyResult, KeyPerson, OptionResult, OverrideInfo, evaluated_level, option_result
+from .results import (
+    CompetencyResult,
+    KeyPerson,
+    OptionResult,
+    OverrideInfo,
+    RequirementResult,
+    evaluated_level,
+    option_result,
+)
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot, CompetencySpec
 
@@ -110,11 +119,17 @@ def evaluate_facts(
     competency_ids: set[int] | None = None,
     key_people: bool = True,
 ) -> dict[tuple[int, int], CompetencyResult]:
-    """`evaluate` of facts already read (`load_facts`), or changed in memory (`competencies.what_if`): no query.
+    """`evaluate` of facts already read (`load_facts`), made in memory (`competencies.timeline`) or changed
+    there (`competencies.what_if`): no query.
 
-    `key_people=False` leaves the key people out of the details (each costs
-    one more evaluation per contributor).
+    Without details, every competency of a batchable catalog takes the batch path, as `evaluate` does; a
+    few competencies (`competency_ids`) are asked of their requirement kinds. `key_people=False` leaves
+    the key people out of the details (each costs one more evaluation per contributor).
     """
+    compiled = snapshot.compiled if snapshot.compiled is not None else CompiledCatalog.compile(snapshot.competencies)
+    if not details and competency_ids is None and compiled.batchable:
+        with collector_paused():
+            return evaluate_rows(list(facts_by_org), compiled, _rows_of(facts_by_org, overrides, compiled))
     competencies = [c for c in snapshot.competencies if competency_ids is None or c.id in competency_ids]
     results: dict[tuple[int, int], CompetencyResult] = {}
     for org_id, facts in facts_by_org.items():
@@ -124,6 +139,20 @@ def evaluate_facts(
                 competency, facts, override, details=details, key_people=key_people
             )
     return results
+
+
+def _rows_of(
+    facts_by_org: dict[int, OrganizationFacts], overrides: dict[tuple[int, int], OverrideInfo], compiled: CompiledCatalog
+) -> Rows:
+    """What the batch path's five reads would have found, from facts in memory."""
+    windows = {metric_id: [window for _figure, window in pairs] for metric_id, pairs in compiled.metric_inputs.items()}
+    held: dict[int, frozenset[int]] = {}
+    sums: dict[int, dict[int, dict[int, Decimal]]] = {}
+    for org_id, facts in facts_by_org.items():
+        held.update(facts.held)  # the same person's credentials are the same in every organization
+        sums[org_id] = {m: {w: facts.metric_sum(m, w) for w in windows.get(m, ())} for m in facts.metric_points}
+    markets = {org_id: facts.market for org_id, facts in facts_by_org.items()}
+    return Rows(markets, {org_id: facts.members for org_id, facts in facts_by_org.items()}, held, sums, overrides)
 
 
 def _evaluate_options(competency: CompetencySpec, facts: OrganizationFacts, *, details: bool) -> list[OptionResult]:
@@ -136,6 +165,17 @@ def _evaluate_options(competency: CompetencySpec, facts: OrganizationFacts, *, d
         )
         for option in competency.options
     ]
+
+
+def levels_of(
+    competency: CompetencySpec, requirements: dict[int, RequirementResult], override: OverrideInfo | None
+) -> tuple[str, str]:
+    """The evaluated and effective level of a competency whose requirements' results are known (requirement
+    id -> result): the forecast's walk asks again only the requirements a day's facts change."""
+    options = [option_result(o.id, o.level, o.name, [requirements[r.id] for r in o.requirements])
+               for o in competency.options]
+    evaluated, _option = evaluated_level(options)
+    return evaluated, higher_level(evaluated, override.level if override else Level.NONE)
 
 
 def _evaluate_competency(

@@ -144,6 +144,15 @@ def _members(associations: QuerySet, *, named: bool) -> dict[int, dict[int, str]
     return members
 
 
+def employees_read(associations: QuerySet, employee_ids: set[int]) -> Q | Lookup:
+    """`employee_id` is one of the employees just read from `associations`."""
+    if connection.vendor == "postgresql":
+        # As one array: PostgreSQL probes the employee index for them, where the subquery below makes
+        # it scan every earned credential once per batch.
+        return among("employee_id", employee_ids)
+    return Q(employee_id__in=associations.values("employee_id"))
+
+
 def _held(
     associations: QuerySet, members: dict[int, dict[int, str]], day: datetime.date, snapshot: CatalogSnapshot
 ) -> dict[int, set[int]]:
@@ -158,12 +167,7 @@ def _held(
     held: dict[int, set[int]] = defaultdict(set)
     if not usable:
         return held
-    if connection.vendor == "postgresql":
-        # The members just read, as one array: PostgreSQL probes the employee index for them, where
-        # the subquery below makes it scan every earned credential once per batch.
-        employees = among("employee_id", {e for org in members.values() for e in org})
-    else:
-        employees = Q(employee_id__in=associations.values("employee_id"))
+    employees = employees_read(associations, {e for org in members.values() for e in org})
     earned = (
         EarnedCredential.objects.filter(employees, among("credential_id", usable))
         .filter(credential_valid(day))

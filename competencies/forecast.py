@@ -9,15 +9,21 @@ expires on its `expires_on`, a retired one stops counting on its credential's
 Between two such days nothing the engine reads changes, so the levels are
 those of the last one.
 
-`forecast` reads those days for a batch of organizations with one query per
-kind of fact (associations, earned credentials, metric values, overrides),
-then evaluates, with the engine (`engine.evaluate`, batch path), each distinct
-day for the organizations that have a fact changing on it, and keeps the
-days on which an evaluated or effective level differs from the day before.
-Each change keeps its cause as data: the fact of that day that concerns the
+`forecast` reads the facts of the coming year for a batch of organizations
+once (`timeline.read_timelines`: five queries, whatever the number of days),
+evaluates the first day for all of them (`engine.evaluate_facts`), then,
+organization by organization, walks the days on which one of its facts
+changes: the engine's facts are brought to that day in memory
+(`OrganizationTimeline.advance`), the requirements those facts concern are
+asked again by their kinds, the levels of a competency one of them turned
+are made again from its requirements' results (`engine.levels_of`), and the
+days on which an evaluated or effective level differs from the day before
+are kept. Each
+change keeps its cause as data: the fact of that day that concerns the
 competency (one of its credentials, one of its metrics, its override), else
 the first fact of the day. Term ends belong to the memberships layer: they
-move the displayed level, not these.
+move the displayed level, not these. The what-if planner forecasts a plan
+with the same walk (`forecast_timelines`) over timelines it changed in memory.
 
 `forecast_refresh` stores the result (`ForecastChange`), replaced per
 organization in the batch's transaction: the night runs it after the
@@ -30,43 +36,35 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext_noop
 
 from .batch import collector_paused
 from .causes import template_words
-from .engine import batched, evaluate
-from .facts import among
-from .models import (
-    Association,
-    EarnedCredential,
-    ForecastChange,
-    Level,
-    MetricValue,
-    Organization,
-    Override,
-    StatusChange,
-)
+from .engine import batched, evaluate_facts, levels_of
+from .models import ForecastChange, Level, Organization, Override, StatusChange
+from .results import CompetencyResult
 from .snapshot import catalog_snapshot
-from .specs import CatalogSnapshot
+from .specs import CatalogSnapshot, RequirementSpec
+from .timeline import OrganizationTimeline, read_timelines
 
 HORIZON_DAYS = 365
 
 
 class Event(NamedTuple):
     """A fact that changes on a day: the kind of words (`FORECAST_TEMPLATES`), their parameters, and what it
-    concerns (a credential, a metric or a competency's override) to tell which competency it explains."""
+    concerns (a credential, a metric or a competency's override; the person) to tell which competency it
+    explains."""
 
     kind: str
     params: dict
     credential_id: int | None = None
     metric_id: int | None = None
     competency_id: int | None = None
+    employee_id: int | None = None
 
 
 class Change(NamedTuple):
@@ -83,16 +81,6 @@ class Change(NamedTuple):
     cause_params: dict
 
 
-@dataclass
-class _Events:
-    """Organization -> day -> the facts changing on that day."""
-
-    by_org: dict[int, dict[datetime.date, list[Event]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
-
-    def add(self, org_id: int, day: datetime.date, event: Event) -> None:
-        self.by_org[org_id][day].append(event)
-
-
 def forecast(
     *,
     organization_ids: Iterable[int],
@@ -102,68 +90,125 @@ def forecast(
 ) -> list[Change]:
     """Every change of evaluated or effective level in `(day, day + horizon_days]` if nothing new happens.
 
-    Set-based: four reads of the facts for the whole call, then one evaluation
-    (the engine's five reads) per distinct day on which a fact changes, of the
-    organizations it changes for; never a query per organization.
+    Set-based: the five reads of the facts of the horizon for the whole call, then the engine in memory,
+    never a query per organization or per day.
     """
     ids = sorted({int(i) for i in organization_ids})
     if not ids:
         return []
     snapshot = catalog if catalog is not None else catalog_snapshot()
     end = day + datetime.timedelta(days=horizon_days)
-    events = _read_events(ids, day, end, snapshot)
-    current = {
-        key: (r.evaluated_level, r.effective_level)
-        for key, r in evaluate(organization_ids=ids, day=day, catalog=snapshot).items()
-    }
-    orgs_by_day: dict[datetime.date, list[int]] = defaultdict(list)
-    for org_id, days in events.by_org.items():
-        for on in days:
-            orgs_by_day[on].append(org_id)
+    return forecast_timelines(read_timelines(ids, day, end, snapshot).values(), day=day, end=end, snapshot=snapshot)
+
+
+def forecast_timelines(
+    timelines: Iterable[OrganizationTimeline], *, day: datetime.date, end: datetime.date, snapshot: CatalogSnapshot
+) -> list[Change]:
+    """`forecast` of timelines already read (or changed in memory: the what-if planner): no query.
+
+    The levels of the first day are evaluated for every organization with a fact changing in the horizon
+    at once (the engine's batch path); then each organization's facts are brought from day to day
+    (`_walk`).
+    """
     relevant = _Relevance(snapshot)
-    changes = []
-    for on in sorted(orgs_by_day):
-        for key, result in evaluate(organization_ids=orgs_by_day[on], day=on, catalog=snapshot).items():
-            levels = (result.evaluated_level, result.effective_level)
-            before = current.get(key)
-            if before is None or before == levels:
-                current[key] = levels
-                continue
-            current[key] = levels
-            cause = relevant.cause(events.by_org[key[0]][on], key[1], evaluated_moved=before[0] != levels[0])
-            changes.append(Change(key[0], key[1], on, before[0], levels[0], before[1], levels[1], *cause))
+    walks = []
+    for timeline in timelines:
+        if events := _events(timeline, day, end, relevant):
+            walks.append((timeline, events, timeline.facts_on(day, snapshot)))
+    overrides = {key: o for timeline, _e, _f in walks for key, o in timeline.overrides_on(day).items()}
+    first: dict[int, dict[int, CompetencyResult]] = defaultdict(dict)
+    for (org_id, competency_id), result in evaluate_facts(
+        {t.organization_id: facts for t, _e, facts in walks}, overrides, snapshot
+    ).items():
+        first[org_id][competency_id] = result
+    changes: list[Change] = []
+    for timeline, events, facts in walks:
+        changes += _walk(timeline, events, facts, first[timeline.organization_id], relevant)
     changes.sort(key=lambda c: (c.organization_id, c.day, c.competency_id))
     return changes
 
 
+def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant: _Relevance) -> list[Change]:
+    """One organization's changes, day after day from the first day's results.
+
+    A level is made of its requirements' results (an option is met when all of its requirements hold), so
+    on each day only the requirements that day's facts concern are asked again (`RequirementKind.evaluate`),
+    and a competency's levels are made again from its requirements' results (`engine.levels_of`) when one
+    of them turns, or its override starts or ends.
+    """
+    snapshot = relevant.snapshot
+    current = {c: (r.evaluated_level, r.effective_level) for c, r in first.items()}
+    results = {q.requirement_id: q for r in first.values() for option in r.options for q in option.requirements}
+    changes = []
+    for on in sorted(events):
+        changed = timeline.advance(facts, on, {e.employee_id for e in events[on] if e.employee_id is not None},
+                                   snapshot.accepted_until)
+        moved = {e.competency_id for e in events[on] if e.competency_id is not None}
+        for requirement_id, (competency_id, req) in relevant.requirements(changed, events[on]).items():
+            result = req.handler.evaluate(req, facts, details=False)
+            if result.met != results[requirement_id].met:
+                moved.add(competency_id)
+            results[requirement_id] = result
+        if not moved:
+            continue
+        overrides = timeline.overrides_on(on)
+        for competency_id in sorted(moved):
+            spec = snapshot.competency(competency_id)
+            if spec is None:
+                continue
+            before = current[competency_id]
+            now = levels_of(spec, results, overrides.get((timeline.organization_id, competency_id)))
+            if now != before:
+                current[competency_id] = now
+                cause = relevant.cause(events[on], competency_id, evaluated_moved=before[0] != now[0])
+                changes.append(Change(timeline.organization_id, competency_id, on, before[0], now[0], before[1], now[1],
+                                      *cause))
+    return changes
+
+
 class _Relevance:
-    """Which of a day's facts explains a competency's change: one that concerns it, else the first one."""
+    """Which requirements a fact concerns, and which of a day's facts explains a competency's change: one
+    that concerns it, else the first one."""
 
     def __init__(self, snapshot: CatalogSnapshot):
         self.snapshot = snapshot
-        self._credentials: dict[int, set[int]] = {}
-        self._metrics: dict[int, set[int]] = {}
-
-    def credentials(self, competency_id: int) -> set[int]:
-        if competency_id not in self._credentials:
-            self._credentials[competency_id] = self.snapshot.credentials_of(competency_id)
-        return self._credentials[competency_id]
-
-    def metrics(self, competency_id: int) -> set[int]:
-        if competency_id not in self._metrics:
-            spec = self.snapshot.competency(competency_id)
-            slugs = set()
-            for option in spec.options if spec else ():
+        self.credentials: dict[int, set[int]] = {}  # competency -> its credentials
+        self.metrics: dict[int, set[int]] = defaultdict(set)  # competency -> its metrics
+        self.windows: dict[int, set[int]] = defaultdict(set)  # metric -> the windows the catalog sums it over
+        # credential, or (metric, window days) -> the requirements that read it: id -> (competency, spec)
+        self.readers: dict[object, dict[int, tuple[int, RequirementSpec]]] = defaultdict(dict)
+        for spec in snapshot.competencies:
+            self.credentials[spec.id] = snapshot.credentials_of(spec.id)
+            for option in spec.options:
                 for req in option.requirements:
-                    slugs |= set(req.handler.metric_windows(req.params))
-            self._metrics[competency_id] = {self.snapshot.metrics[s].id for s in slugs if s in self.snapshot.metrics}
-        return self._metrics[competency_id]
+                    for credential_id in req.handler.credential_ids(req.compiled):
+                        self.readers[credential_id][req.id] = (spec.id, req)
+                    for slug, days in req.handler.metric_windows(req.params).items():
+                        if slug in snapshot.metrics:
+                            metric_id = snapshot.metrics[slug].id
+                            self.metrics[spec.id].add(metric_id)
+                            self.windows[metric_id].add(days)
+                            self.readers[(metric_id, days)][req.id] = (spec.id, req)
+
+    def requirements(self, credentials: set[int], events: list[Event]) -> dict[int, tuple[int, RequirementSpec]]:
+        """The requirements that read the credentials whose holders changed or a metric sum the day's values
+        enter (every window of the metric) or leave (that window)."""
+        found: dict[int, tuple[int, RequirementSpec]] = {}
+        for credential_id in credentials:
+            found.update(self.readers.get(credential_id, {}))
+        for event in events:
+            if event.kind == "metric_leaves":
+                found.update(self.readers.get((event.metric_id, event.params["days"]), {}))
+            elif event.kind == "metric_enters":
+                for days in self.windows.get(event.metric_id, ()):
+                    found.update(self.readers.get((event.metric_id, days), {}))
+        return found
 
     def concerns(self, event: Event, competency_id: int) -> bool:
         return (
             event.competency_id == competency_id
-            or (event.credential_id is not None and event.credential_id in self.credentials(competency_id))
-            or (event.metric_id is not None and event.metric_id in self.metrics(competency_id))
+            or (event.credential_id is not None and event.credential_id in self.credentials.get(competency_id, ()))
+            or (event.metric_id is not None and event.metric_id in self.metrics.get(competency_id, ()))
         )
 
     def cause(self, events: list[Event], competency_id: int, *, evaluated_moved: bool) -> tuple[str, dict]:
@@ -178,134 +223,87 @@ class _Relevance:
 
 
 # ---------------------------------------------------------------------------
-# The facts that change in the horizon: one read per kind
-
-
-def _read_events(ids: list[int], day: datetime.date, end: datetime.date, snapshot: CatalogSnapshot) -> _Events:
-    events = _Events()
-    employees = _association_events(ids, day, end, events)
-    _credential_events(ids, day, end, snapshot, employees, events)
-    _metric_events(ids, day, end, snapshot, events)
-    _override_events(ids, day, end, events)
-    return events
+# The facts that change in the horizon, from the timeline's rows
 
 
 def _in(day: datetime.date, end: datetime.date, on: datetime.date | None) -> bool:
     return on is not None and day < on <= end
 
 
-def _spans(ids: list[int], day: datetime.date, end: datetime.date):
-    """The associations with the organizations that cover some day of the horizon."""
-    return Association.objects.filter(among("organization_id", ids), starts_on__lte=end).filter(
-        Q(ends_on__isnull=True) | Q(ends_on__gt=day)
-    ).order_by()
-
-
-def _association_events(
-    ids: list[int], day: datetime.date, end: datetime.date, events: _Events
-) -> dict[int, tuple[str, list[int]]]:
-    """Starts and ends of associations; returns employee -> (name, the organizations they count for meanwhile)."""
-    employees: dict[int, tuple[str, list[int]]] = {}
-    for employee_id, org_id, starts_on, ends_on, name, email in _spans(ids, day, end).values_list(
-        "employee_id", "organization_id", "starts_on", "ends_on", "employee__name", "employee__email"
-    ):
-        name = name or email
-        employees.setdefault(employee_id, (name, []))[1].append(org_id)
-        person = {"employee_id": employee_id, "name": name}
-        if _in(day, end, starts_on):
-            events.add(org_id, starts_on, Event("joins", person))
-        if _in(day, end, ends_on):
-            events.add(org_id, ends_on, Event("leaves", person))
-    return employees
+def _events(
+    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: _Relevance
+) -> dict[datetime.date, list[Event]]:
+    """Day -> the facts of the organization changing on it, in the horizon `(day, end]`."""
+    events: dict[datetime.date, list[Event]] = defaultdict(list)
+    for employee_id, spans in timeline.spans.items():
+        person = {"employee_id": employee_id, "name": timeline.names.get(employee_id, "")}
+        for starts_on, ends_on in spans:
+            if _in(day, end, starts_on):
+                events[starts_on].append(Event("joins", person, employee_id=employee_id))
+            if _in(day, end, ends_on):
+                events[ends_on].append(Event("leaves", person, employee_id=employee_id))
+        _credential_events(timeline, employee_id, person, day, end, relevant.snapshot, events)
+    _metric_events(timeline, day, end, relevant, events)
+    _override_events(timeline, day, end, events)
+    return events
 
 
 def _credential_events(
-    ids: list[int],
-    day: datetime.date,
-    end: datetime.date,
-    snapshot: CatalogSnapshot,
-    employees: dict[int, tuple[str, list[int]]],
-    events: _Events,
+    timeline: OrganizationTimeline, employee_id: int, person: dict, day: datetime.date, end: datetime.date,
+    snapshot: CatalogSnapshot, events: dict[datetime.date, list[Event]],
 ) -> None:
-    """Credentials of those employees that become valid, expire, or stop being accepted in the horizon."""
-    codes = snapshot.credential_codes
-    retiring = {pk: until for pk, until in snapshot.accepted_until.items() if _in(day, end, until)}
-    if not codes or not employees:
-        return
-    window = Q(earned_on__gt=day, earned_on__lte=end) | Q(expires_on__gt=day, expires_on__lte=end)
-    if retiring:
-        window |= Q(credential_id__in=list(retiring))
-    earned = EarnedCredential.objects.filter(
-        employee_id__in=_spans(ids, day, end).values("employee_id"), credential_id__in=list(codes)
-    ).filter(window).order_by().values_list("employee_id", "credential_id", "earned_on", "expires_on")
-    for employee_id, credential_id, earned_on, expires_on in earned:
-        name, orgs = employees.get(employee_id, ("", []))
-        params = {"employee_id": employee_id, "name": name, "code": codes[credential_id]}
-        until = retiring.get(credential_id)
+    """The person's credentials that become valid, expire, or stop being accepted in the horizon."""
+    for credential_id, earned_on, expires_on in timeline.earned.get(employee_id, ()):
+        params = {**person, "code": snapshot.credential_codes[credential_id]}
+        until = snapshot.accepted_until.get(credential_id)
         found = []
         if _in(day, end, earned_on):
             found.append((earned_on, "earns"))
         if _in(day, end, expires_on):
             found.append((expires_on, "expires"))
-        if until is not None and earned_on < until and (expires_on is None or expires_on > until):
+        if _in(day, end, until) and earned_on < until and (expires_on is None or expires_on > until):
             found.append((until, "retires"))
         for on, kind in found:
-            for org_id in orgs:
-                events.add(org_id, on, Event(kind, params, credential_id=credential_id))
+            events[on].append(Event(kind, params, credential_id=credential_id, employee_id=employee_id))
 
 
 def _metric_events(
-    ids: list[int], day: datetime.date, end: datetime.date, snapshot: CatalogSnapshot, events: _Events
+    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: _Relevance,
+    events: dict[datetime.date, list[Event]],
 ) -> None:
     """Metric values that enter (dated in the future) or leave a window the catalog sums them over."""
-    windows: dict[int, set[int]] = defaultdict(set)
-    for competency in snapshot.competencies:
-        for option in competency.options:
-            for req in option.requirements:
-                for slug, days in req.handler.metric_windows(req.params).items():
-                    if slug in snapshot.metrics:
-                        windows[snapshot.metrics[slug].id].add(days)
-    if not windows:
-        return
-    names = {m.id: (m.name, m.names) for m in snapshot.metrics.values()}
-    values = MetricValue.objects.filter(
-        among("organization_id", ids),
-        among("metric_id", list(windows)),
-        period_end__gt=day - datetime.timedelta(days=snapshot.max_window_days),
-        period_end__lte=end,
-    ).order_by().values_list("organization_id", "metric_id", "period_end")
-    for org_id, metric_id, period_end in values:
+    names = {m.id: (m.name, m.names) for m in relevant.snapshot.metrics.values()}
+    for metric_id, points in timeline.points.items():
+        windows = sorted(relevant.windows.get(metric_id, ()))
         name, translations = names[metric_id]
-        base = {"metric_id": metric_id, "metric": name, "period": period_end.isoformat()}
-        if translations:
-            base["metric_names"] = translations
-        if _in(day, end, period_end):
-            events.add(org_id, period_end, Event("metric_enters", base, metric_id=metric_id))
-        for days in sorted(windows[metric_id]):
-            leaves = period_end + datetime.timedelta(days=days)
-            if _in(day, end, leaves):
-                events.add(org_id, leaves, Event("metric_leaves", {**base, "days": days}, metric_id=metric_id))
+        for period_end, _value in points:
+            base = {"metric_id": metric_id, "metric": name, "period": period_end.isoformat()}
+            if translations:
+                base["metric_names"] = translations
+            if _in(day, end, period_end):
+                events[period_end].append(Event("metric_enters", base, metric_id=metric_id))
+            for days in windows:
+                leaves = period_end + datetime.timedelta(days=days)
+                if _in(day, end, leaves):
+                    events[leaves].append(Event("metric_leaves", {**base, "days": days}, metric_id=metric_id))
 
 
-def _override_events(ids: list[int], day: datetime.date, end: datetime.date, events: _Events) -> None:
-    """Overrides that start, end or are revoked in the horizon (`Override.active_on`'s days)."""
-    in_horizon = Q(starts_on__gt=day, starts_on__lte=end) | Q(expires_on__gt=day, expires_on__lte=end)
-    in_horizon |= Q(state=Override.State.REVOKED, revoked_on__gt=day, revoked_on__lte=end)
-    for pk, org_id, competency_id, level, starts_on, expires_on, state, revoked_on in (
-        Override.objects.filter(among("organization_id", ids)).filter(in_horizon).order_by().values_list(
-            "pk", "organization_id", "competency_id", "level", "starts_on", "expires_on", "state", "revoked_on"
-        )
-    ):
-        params = {"override_id": pk, "level": level}
-        if _in(day, end, starts_on):
-            events.add(org_id, starts_on, Event("override_starts", params, competency_id=competency_id))
-        if _in(day, end, expires_on):
-            events.add(org_id, expires_on, Event("override_ends", params, competency_id=competency_id))
-        if state == Override.State.REVOKED and _in(day, end, revoked_on):
-            events.add(org_id, revoked_on, Event("override_ends", params, competency_id=competency_id))
+def _override_events(
+    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, events: dict[datetime.date, list[Event]]
+) -> None:
+    """Overrides that start, end or are revoked in the horizon (`Override.is_active_on`'s days)."""
+    for override in timeline.overrides:
+        params = {"override_id": override.pk, "level": override.level}
+        ends = [override.expires_on]
+        if override.state == Override.State.REVOKED:
+            ends.append(override.revoked_on)
+        if _in(day, end, override.starts_on):
+            events[override.starts_on].append(Event("override_starts", params, competency_id=override.competency_id))
+        for on in ends:
+            if _in(day, end, on):
+                events[on].append(Event("override_ends", params, competency_id=override.competency_id))
 
 
-# ---------------------------------------------------------------------------
 # Stored by the night and on commit
 
 

@@ -2,28 +2,32 @@
 
 A plan (people leave or join, credentials earned, metric gains, a later day) is read from the URL
 (`plan_parse`), checked against the organization's own rows (`what_if_evaluate`), applied to the
-`OrganizationFacts` the engine reads (`facts_with`) and evaluated by `engine.evaluate_facts`, the path
-real data takes. Nothing is written. The queries are the same whatever the plan's size: the facts of
-today and of the plan's day (five reads each), the organization's pending invitations, and the
-credentials of the invited people.
+organization's facts of the coming year read once (`timeline.read_timelines`, changed in memory by
+`OrganizationTimeline.with_changes`), and evaluated by `engine.evaluate_facts`, the path real data takes,
+today, on the plan's day and through the forecast's walk (`forecast.forecast_timelines`). Nothing is
+written. The queries are the same whatever the plan's size: the facts of the year (five reads), the
+organization's pending invitations, and the credentials of the invited people.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from .engine import evaluate_facts
-from .facts import OrganizationFacts, load_facts
+from .forecast import HORIZON_DAYS, Change, forecast_timelines
 from .identity import InvalidEmail, canonical_email
 from .models import EarnedCredential, Invitation
 from .results import CompetencyResult
-from .rules import credential_valid, credential_valid_on
+from .rules import credential_valid_on
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot, CompetencySpec
+from .timeline import Earned, read_timelines
 
 MAX_CHANGES = 50  # a plan is for people to read: more is a mistake (or an attack), refused with a message
 MAX_GAIN = Decimal("1e15")
@@ -153,46 +157,21 @@ def plan_parse(params, *, today: datetime.date) -> Plan:
     return Plan(day, leaves, invites, tuple(dict.fromkeys(hires)), tuple(earnings), tuple(gains))
 
 
-def facts_with(
-    facts: OrganizationFacts,
-    *,
-    leaving: set[int] = frozenset(),
-    joining: dict[int, tuple[str, frozenset[int]]] | None = None,
-    earning: dict[int, set[int]] | None = None,
-    gains: dict[int, Decimal] | None = None,
-) -> OrganizationFacts:
-    """The same facts with the changes applied: people join (id → name, credentials valid on the day),
-    earn credentials, leave (last: a leaver counts for nothing), metrics gain a value dated the facts' day
-    (inside every window). The holders and the metric sums are made again from the changed facts."""
-    members, held = dict(facts.members), dict(facts.held)
-    for person, (name, credentials) in (joining or {}).items():
-        members[person] = name
-        if credentials:
-            held[person] = credentials
-    for person, credentials in (earning or {}).items():
-        if person in members and credentials:
-            held[person] = held.get(person, frozenset()) | frozenset(credentials)
-    for person in leaving:
-        members.pop(person, None)
-        held.pop(person, None)
-    points = dict(facts.metric_points)
-    for metric_id, amount in (gains or {}).items():
-        points[metric_id] = [*points.get(metric_id, ()), (facts.day, amount)]
-    return replace(facts, members=members, held=held, holders={}, metric_points=points, _sums={})
-
-
 @dataclass
 class WhatIf:
-    """Today's levels and the plan's, per competency, and the words for the plan's changes."""
+    """Today's levels and the plan's, per competency, the forecast under the plan, and the words for the
+    plan's changes."""
 
     plan: Plan
     today: dict[int, CompetencyResult]
-    planned: dict[int, CompetencyResult]  # with details: the gaps of what is not met
+    planned: dict[int, CompetencyResult]  # without details: `explain` words one competency's gaps
     competencies: tuple[CompetencySpec, ...]
     people: dict[int, str]  # the organization's members (today or on the plan's day): id → name
     invitations: dict[int, str]  # pending invitations: id → email
     snapshot: CatalogSnapshot
     results: dict[tuple[int, int], CompetencyResult] = field(default_factory=dict)  # the plan's, as `evaluate` keys them
+    coming: list[Change] = field(default_factory=list)  # the forecast of the coming year under the plan
+    explain: Callable[[int], CompetencyResult] | None = None  # competency id -> its result under the plan, worded
 
 
 def _invitations(organization_id: int, today: datetime.date) -> dict[int, str]:
@@ -202,44 +181,47 @@ def _invitations(organization_id: int, today: datetime.date) -> dict[int, str]:
     )
 
 
-def _credentials_of(emails: list[str], day: datetime.date, snapshot: CatalogSnapshot) -> dict[str, set[int]]:
-    """Email → the catalog's credentials the person holds valid on the day (one query, even for no email)."""
-    held: dict[str, set[int]] = {}
+def _credentials_of(emails: list[str], today: datetime.date, snapshot: CatalogSnapshot) -> dict[str, list[Earned]]:
+    """Email → the catalog's credentials the person holds, valid today or later, with their days (one query,
+    even for no email)."""
+    held: dict[str, list[Earned]] = {}
     for email, credential_id, earned_on, expires_on in EarnedCredential.objects.filter(
-        credential_valid(day), employee__email__in=emails or [""], credential_id__in=list(snapshot.credential_codes)
+        Q(expires_on__isnull=True) | Q(expires_on__gt=today),
+        employee__email__in=emails or [""], credential_id__in=list(snapshot.credential_codes),
     ).order_by().values_list("employee__email", "credential_id", "earned_on", "expires_on"):
-        if credential_valid_on(earned_on, expires_on, snapshot.accepted_until.get(credential_id), day):
-            held.setdefault(email, set()).add(credential_id)
+        held.setdefault(email, []).append((credential_id, earned_on, expires_on))
     return held
 
 
 def what_if_evaluate(*, organization_id: int, plan: Plan, today: datetime.date) -> WhatIf:
-    """The organization's levels today and under the plan, for every competency.
+    """The organization's levels today and under the plan, for every competency, and the forecast under it.
 
     Raises NotInOrganization when the plan names a person who is not a member
     of the organization (today or on the plan's day) or an invitation that is
     not one of its pending ones; PlanError for an unknown credential code
     (none that a competency counts), an unknown metric, or a credential
     earned by someone the plan does not know. Someone who joins through an
-    invitation brings the credentials they hold valid on the plan's day;
+    invitation brings the credentials they hold (with their own days);
     someone who joins by email brings none (credentials the plan gives
-    them). Evaluated by the engine (`evaluate_facts`) from the facts of the
-    plan's day, with the changes applied in memory.
+    them). The organization's facts from today to the end of the forecast's
+    year (or the plan's day, if later) are read once (`read_timelines`), the
+    plan's changes applied to them in memory on the plan's day
+    (`OrganizationTimeline.with_changes`), and both evaluated by the engine
+    (`evaluate_facts`) on today, on the plan's day and, through the
+    forecast's own walk (`forecast_timelines`), on every day of the year a
+    fact changes.
     """
     snapshot = catalog_snapshot()
-    facts_today, overrides_today = load_facts([organization_id], today, snapshot)
-    if plan.day == today:
-        facts_day, overrides_day = facts_today, overrides_today
-    else:
-        facts_day, overrides_day = load_facts([organization_id], plan.day, snapshot)
-    base_today, base_day = facts_today[organization_id], facts_day[organization_id]
-    people = {**base_day.members, **base_today.members}
+    end = today + datetime.timedelta(days=HORIZON_DAYS)
+    timeline = read_timelines([organization_id], today, max(end, plan.day), snapshot)[organization_id]
+    facts_today = timeline.facts_on(today, snapshot)
+    people = {**timeline.members_on(plan.day), **facts_today.members}
     invitations = _invitations(organization_id, today)
     if any(p not in people for p in plan.leaves) or any(i not in invitations for i in plan.invites):
         raise NotInOrganization
     joiners = [invitations[i] for i in plan.invites] + [h for h in plan.hires if h not in invitations.values()]
     joining_ids = {email: -(n + 1) for n, email in enumerate(dict.fromkeys(joiners))}
-    brought = _credentials_of([invitations[i] for i in plan.invites], plan.day, snapshot)
+    brought = _credentials_of([invitations[i] for i in plan.invites], today, snapshot)
     by_code = {code.upper(): pk for pk, code in snapshot.credential_codes.items()}
     earning, errors = _earnings(plan, people, joining_ids, by_code, snapshot.accepted_until)
     metrics = {slug: spec.id for slug, spec in snapshot.metrics.items()}
@@ -251,24 +233,32 @@ def what_if_evaluate(*, organization_id: int, plan: Plan, today: datetime.date) 
             gains[metrics[gain.metric]] = gains.get(metrics[gain.metric], Decimal(0)) + gain.amount
     if errors:
         raise PlanError(errors)
-    planned = facts_with(
-        base_day, leaving=set(plan.leaves), earning=earning, gains=gains,
-        joining={pid: (email, frozenset(brought.get(email, ()))) for email, pid in joining_ids.items()},
+    planned = timeline.with_changes(
+        day=plan.day, leaving=plan.leaves, earning=earning, gains=gains,
+        joining={pid: (email, brought.get(email, [])) for email, pid in joining_ids.items()},
     )
-    now = evaluate_facts({organization_id: base_today}, overrides_today, snapshot)
-    then = evaluate_facts({organization_id: planned}, overrides_day, snapshot, details=True, key_people=False)
+    now = evaluate_facts({organization_id: facts_today}, timeline.overrides_on(today), snapshot)
+    facts_day, overrides_day = {organization_id: planned.facts_on(plan.day, snapshot)}, planned.overrides_on(plan.day)
+    then = evaluate_facts(facts_day, overrides_day, snapshot)
+
+    def explain(competency_id: int) -> CompetencyResult:
+        return evaluate_facts(facts_day, overrides_day, snapshot, details=True, key_people=False,
+                              competency_ids={competency_id})[(organization_id, competency_id)]
+
     return WhatIf(
         plan=plan, competencies=snapshot.competencies, people=people, invitations=invitations, snapshot=snapshot,
         today={c: r for (_o, c), r in now.items()}, planned={c: r for (_o, c), r in then.items()}, results=then,
+        coming=forecast_timelines([planned], day=today, end=end, snapshot=snapshot), explain=explain,
     )
 
 
 def _earnings(
     plan: Plan, people: dict[int, str], joining_ids: dict[str, int], by_code: dict[str, int],
     accepted_until: dict[int, datetime.date],
-) -> tuple[dict[int, set[int]], list[str]]:
-    """Person id → the credentials the plan has them earn; the problems found (unknown person or code)."""
-    earning: dict[int, set[int]] = {}
+) -> tuple[dict[int, list[Earned]], list[str]]:
+    """Person id → the credentials the plan has them earn (from their day, without end); the problems found
+    (unknown person or code)."""
+    earning: dict[int, list[Earned]] = {}
     errors: list[str] = []
     for e in plan.earnings:
         if e.who.isdigit():
@@ -291,5 +281,5 @@ def _earnings(
         if not credential_valid_on(e.on, None, accepted_until.get(credential_id), plan.day):
             errors.append(_("Earns: %(code)s is no longer accepted on the plan's day.") % {"code": e.code})
             continue
-        earning.setdefault(person, set()).add(credential_id)
+        earning.setdefault(person, []).append((credential_id, e.on, None))
     return earning, errors

@@ -7,7 +7,7 @@ organization, before they write anything.
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,7 +23,14 @@ from competencies.snapshot import catalog_snapshot
 
 from .benefits import subscription_on
 from .models import Benefit, Membership, MembershipPlan
-from .terms import active_terms, grace_ends_on, membership_on, renewal_opens_on, term_ends_on, upgrade_price
+from .terms import (
+    active_terms,
+    grace_ends_on,
+    membership_and_latest,
+    renewal_opens_on,
+    term_ends_on,
+    upgrade_price,
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,11 @@ def qualifications(organization: Organization, *, day: datetime.date) -> dict[st
     return qualifications_of(results, organization_id=organization.pk, catalog=catalog, day=day)
 
 
-def qualifications_of(results: dict, *, organization_id: int, catalog, day: datetime.date) -> dict[str, Qualification]:
-    """`qualifications` from results already evaluated (with details): the what-if planner's plan."""
+def qualifications_of(
+    results: dict, *, organization_id: int, catalog, day: datetime.date, explain: Callable | None = None
+) -> dict[str, Qualification]:
+    """`qualifications` from results already evaluated: with details, or without and `explain(competency_id)`
+    giving one competency's result with details (the what-if planner's plan: only the closest is worded)."""
     found = {}
     for level in (Level.SILVER, Level.GOLD):
         rank = LEVEL_RANK[level]
@@ -97,13 +107,15 @@ def qualifications_of(results: dict, *, organization_id: int, catalog, day: date
                 continue
             for option in result.options:
                 if LEVEL_RANK[option.level] >= rank and (best is None or option.progress > best[0]):
-                    best = (option.progress, spec.localized_name, option)
+                    best = (option.progress, spec, option)
         if qualifying or best is None:
             found[level] = Qualification(level=level, day=day, competencies=tuple(qualifying))
         else:
-            _progress, name, option = best
+            _progress, spec, option = best
+            if explain is not None:
+                option = next(o for o in explain(spec.id).options if o.option_id == option.option_id)
             missing = tuple(r.gap for r in option.requirements if not r.met and r.gap)
-            found[level] = Qualification(level=level, day=day, closest=name, missing=missing)
+            found[level] = Qualification(level=level, day=day, closest=spec.localized_name, missing=missing)
     return found
 
 
@@ -288,15 +300,11 @@ def membership_state(
 
     `qualified`: the qualifications already made (`qualifications_of` a what-if plan's results) instead of
     evaluating the stored data."""
-    latest = (
-        Membership.objects.filter(organization=organization, superseded_by__isnull=True)
-        .order_by("-ends_on", "-pk")
-        .first()
-    )
+    active, latest = membership_and_latest(organization, day=day)
     return MembershipState(
         organization=organization,
         day=day,
-        active=membership_on(organization, day=day),
+        active=active,
         latest=latest,
         qualifications=qualified if qualified is not None else qualifications(organization, day=day),
         prices=dict(MembershipPlan.objects.values_list("level", "price_usd")),

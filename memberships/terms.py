@@ -8,9 +8,12 @@ import datetime
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db.models import Q
+
 from competencies.dates import years_after
 from competencies.engine import batched
 from competencies.models import Organization
+from competencies.rules import covers
 
 from .models import Membership
 
@@ -56,6 +59,16 @@ def membership_on(organization: Organization, *, day: datetime.date) -> Membersh
         .order_by("-starts_on", "-pk")
         .first()
     )
+
+
+def membership_and_latest(organization: Organization, *, day: datetime.date) -> tuple[Membership | None, Membership | None]:
+    """`membership_on(day)` and the latest membership not superseded (by `ends_on`), read in one query."""
+    rows = list(Membership.objects.filter(organization=organization).filter(
+        Q(superseded_by__isnull=True) | Q(starts_on__lte=day, ends_on__gt=day)
+    ))
+    on = [m for m in rows if covers(m.starts_on, m.ends_on, day)]
+    current = max(on, key=lambda m: (m.starts_on, m.pk), default=None)
+    return current, max((m for m in rows if m.superseded_by_id is None), key=lambda m: (m.ends_on, m.pk), default=None)
 
 
 def latest_membership(organization: Organization) -> Membership | None:

@@ -1,5 +1,6 @@
-"""The what-if planner (/dashboard/membership/what-if/): an organization's levels and membership eligibility
-under hypothetical changes. Nothing is written: the plan lives in the URL (`competencies.what_if.Plan.query`)."""
+"""The what-if planner (/dashboard/membership/what-if/): an organization's levels, membership eligibility
+and forecast of the coming year under hypothetical changes. Nothing is written: the plan lives in the URL
+(`competencies.what_if.Plan.query`)."""
 
 import dataclasses
 from urllib.parse import urlencode
@@ -11,6 +12,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -68,10 +71,16 @@ def _rows(found) -> list[dict]:
     return rows
 
 
+def _coming(found) -> list[dict]:
+    """The forecast under the plan, each change with its competency (for its name and page)."""
+    specs = {spec.id: spec for spec in found.competencies}
+    return [{"change": c, "competency": specs[c.competency_id]} for c in found.coming if c.competency_id in specs]
+
+
 def _decisions(organization, found) -> list[tuple[str, object]]:
     """Buy, upgrade and renew under the plan, on the plan's day: the membership rules asked of the plan's levels."""
     qualified = qualifications_of(found.results, organization_id=organization.pk, catalog=found.snapshot,
-                                  day=found.plan.day)
+                                  day=found.plan.day, explain=found.explain)
     state = membership_state(organization, day=found.plan.day, qualified=qualified)
     renew_level = state.renewal_base.level if state.renewal_base else Level.SILVER
     return [
@@ -80,6 +89,17 @@ def _decisions(organization, found) -> list[tuple[str, object]]:
         (_("Upgrade to Gold"), state.upgrade()),
         (_("Renew at %(level)s") % {"level": Level(renew_level).label}, state.renew()),
     ]
+
+
+# The plan's hidden fields (in each of the six forms) and the people's options (in two lists) are rendered
+# once, here, each value escaped: template loops (or format_html) over 2,000 people and a plan of 50 changes
+# cost more than evaluating the plan.
+def _html(template: str, rows) -> str:
+    return mark_safe("".join(template.format(*map(conditional_escape, row)) for row in rows))
+
+
+def _hidden(pairs: list[tuple[str, str]]) -> str:
+    return _html('<input type="hidden" name="{}" value="{}">', pairs)
 
 
 @login_required
@@ -105,13 +125,14 @@ def what_if(request):
     plan = found.plan
     context = {
         "organization": organization, "today": today, "plan": plan, "errors": errors, "found": found,
-        "hidden": plan.query(today=today), "hidden_no_day": plan.query(today=plan.day),
-        "people": sorted(found.people.items(), key=lambda p: p[1].lower()),
+        "hidden": _hidden(plan.query(today=today)), "hidden_no_day": _hidden(plan.query(today=plan.day)),
+        "people_options": _html('<option value="{}">{}</option>', sorted(found.people.items(), key=lambda p: p[1].lower())),
         "joiners": [found.invitations[i] for i in plan.invites] + list(plan.hires),
         "codes": sorted(found.snapshot.credential_codes.values()),
         "metrics": sorted(found.snapshot.metrics.values(), key=lambda m: m.name),
         "changes": _changes(plan, found, today), "clear": reverse("dashboard:what-if"),
         "rows": [] if errors else _rows(found), "decisions": [] if errors else _decisions(organization, found),
+        "coming": [] if errors else _coming(found),
         "max_changes": MAX_CHANGES,
     }
     return render(request, "memberships/what_if.html", context, status=400 if errors else 200)

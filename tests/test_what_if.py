@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from competencies.engine import evaluate
-from competencies.models import CompetencyStatus, Metric, StatusChange
+from competencies.forecast import forecast, forecast_refresh, upcoming_changes
+from competencies.models import CompetencyStatus, EarnedCredential, ForecastChange, Metric, StatusChange
 from competencies.what_if import Plan, what_if_evaluate
 
 from .factories import (
@@ -105,9 +106,52 @@ def test_a_metric_gain_counts_in_its_window(client, admin, silver_org):
 
 
 def test_it_writes_nothing(client, admin, silver_org):
-    before = (CompetencyStatus.objects.count(), StatusChange.objects.count())
+    before = (CompetencyStatus.objects.count(), StatusChange.objects.count(), ForecastChange.objects.count())
     get(client, admin, [("leave", silver_org.john.pk), ("hire", "x@example.com")])
-    assert (CompetencyStatus.objects.count(), StatusChange.objects.count()) == before
+    assert (CompetencyStatus.objects.count(), StatusChange.objects.count(), ForecastChange.objects.count()) == before
+
+
+EXPIRY = datetime.date(2027, 2, 3)
+
+
+def coming(response) -> list[tuple]:
+    return [(item["change"].day, item["competency"].name, item["change"].old_effective, item["change"].new_effective,
+             item["change"].cause) for item in response.context["coming"]]
+
+
+def test_a_plan_with_no_changes_forecasts_what_the_night_stored(client, admin, silver_org):
+    EarnedCredential.objects.filter(employee=silver_org.john).update(expires_on=EXPIRY)
+    MetricValueFactory(organization=silver_org, metric=Metric.objects.get(slug="revenue_usd"),
+                       period_end=datetime.date(2026, 11, 1), value=1500)
+    forecast_refresh(organization_ids=[silver_org.pk], day=TODAY)
+    stored = [(c.day, c.competency.name, c.old_effective, c.new_effective, c.cause)
+              for c in upcoming_changes(organization_id=silver_org.pk, day=TODAY)]
+    assert stored == [(datetime.date(2027, 1, 30), "Data Analytics", "silver", "none", "metric_leaves"),
+                      (EXPIRY, "Cloud Platform", "silver", "none", "expires")]
+
+    assert coming(get(client, admin)) == stored
+    assert coming(get(client, admin, [("day", "2027-01-10")])) == stored  # a later day alone changes nothing
+
+
+def test_a_planned_departure_moves_the_forecast_change_to_its_day(client, admin, silver_org):
+    EarnedCredential.objects.filter(employee=silver_org.john).update(expires_on=EXPIRY)
+
+    response = get(client, admin, [("leave", silver_org.john.pk), ("day", "2027-01-10")])
+
+    assert coming(response) == [(datetime.date(2027, 1, 10), "Cloud Platform", "silver", "none", "leaves")]
+    body = response.content.decode()
+    assert body.count('id="what-if-forecast"') == 1 and "John Roe stops counting for the organization" in body
+
+
+def test_a_planned_credential_and_metric_gain_show_in_the_forecast_with_their_days(client, admin, silver_org):
+    response = get(client, admin, [("earn_who", silver_org.john.pk), ("earn_code", "70-534"), ("earn_on", "2026-12-20"),
+                                   ("metric", "revenue_usd"), ("gain", "1000"), ("day", "2027-01-05")])
+
+    assert coming(response) == [
+        (datetime.date(2026, 12, 20), "Cloud Platform", "silver", "gold", "earns"),
+        (datetime.date(2027, 1, 5), "Data Analytics", "none", "silver", "metric_enters"),
+        (datetime.date(2027, 4, 5), "Data Analytics", "silver", "none", "metric_leaves"),  # 90 days later
+    ]
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -157,7 +201,7 @@ def queries_for(client, user, params) -> int:
 
 
 def test_it_costs_the_same_queries_for_1_or_20_changes(client, admin, silver_org):
-    people = [certified_employee(silver_org, "70-533") for _ in range(10)]
+    people = [certified_employee(silver_org, "70-533", expires_on=datetime.date(2027, 3, n + 1)) for n in range(10)]
     invitations = [InvitationFactory(organization=silver_org, expires_on=datetime.date(2027, 1, 1)) for _ in range(3)]
     for n in range(3):
         EmployeeFactory(email=invitations[n].email)
@@ -176,13 +220,15 @@ def test_it_costs_the_same_queries_for_1_or_20_changes(client, admin, silver_org
 
 @pytest.mark.parametrize("language", ["zh-hans", "zh-hant"])
 def test_it_speaks_the_readers_language(client, admin, silver_org, language):
-    body = get(client, admin, [("leave", silver_org.john.pk)], language=language).content.decode()
+    body = get(client, admin, [("leave", silver_org.john.pk), ("day", "2027-01-10")], language=language).content.decode()
     assert "Under the plan" not in body and "A person leaves" not in body
+    assert 'id="what-if-forecast"' in body and "Coming year under the plan" not in body
+    assert "John Roe" in body and "stops counting" not in body
 
 
 @settings(max_examples=6, deadline=None)
 @given(specs=st.lists(facts(), min_size=5, max_size=15))
-def test_the_plan_with_no_changes_equals_todays_evaluation(cloud, specs):  # noqa: F811
+def test_the_plan_with_no_changes_equals_todays_evaluation_and_forecast(cloud, specs):  # noqa: F811
     with transaction.atomic():
         ids = [_create(spec, cloud) for spec in specs]
         today = evaluate(organization_ids=ids, day=TODAY)
@@ -193,4 +239,12 @@ def test_the_plan_with_no_changes_equals_todays_evaluation(cloud, specs):  # noq
                 assert (result.evaluated_level, result.effective_level) == (expected.evaluated_level,
                                                                             expected.effective_level)
                 assert found.today[competency_id].effective_level == expected.effective_level
+            assert found.coming == forecast(organization_ids=[org_id], day=TODAY)
         transaction.set_rollback(True)
+
+
+def test_peoples_names_and_the_plans_values_are_escaped_in_the_forms(client, admin, silver_org):
+    certified_employee(silver_org, "70-533", name='<b id="x">Eve</b>')
+    body = get(client, admin, [("hire", "a@example.com"), ("metric", "revenue_usd"), ("gain", "1")]).content.decode()
+    assert '<b id="x">' not in body and "&lt;b id=&quot;x&quot;&gt;Eve&lt;/b&gt;" in body
+    assert '<input type="hidden" name="hire" value="a@example.com">' in body

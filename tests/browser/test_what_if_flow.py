@@ -1,5 +1,6 @@
 """The what-if planner as an admin uses it, at 1280 and 390 px, in English and both Chinese scripts: a change
-added through its form, a shared plan opened from its address, a bad plan answered with its message. Nothing
+added through its form, a shared plan opened from its address with its forecast of the coming year, a bad plan
+answered with its message. Nothing
 wider than the screen. Screenshots: test-artifacts/what-if-*.png."""
 
 import datetime
@@ -14,7 +15,7 @@ from django.core.management import call_command
 
 from competencies.models import Association, Organization
 
-from .conftest import screenshot
+from .conftest import ARTIFACTS, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,8 +62,13 @@ def test_an_admin_plans_changes_on_a_desk_and_a_phone(browser, live_server, demo
                 ("earn_who", "new.hire@example.com"), ("earn_code", "70-762"), ("earn_on", "2027-02-01")]
         page.goto(live_server.url + URL + "?" + urlencode(plan))
         assert page.locator("#what-if-membership").is_visible()
+        forecast = page.locator("#what-if-forecast")
+        assert forecast.locator("li").count() >= 1  # the departures on the plan's day, at least
+        assert forecast.locator("li").first.locator("a").is_visible()
         assert page.evaluate(fits) <= 0
         screenshot(page, f"what-if-{language}-{width}-shared-plan")
+        forecast.scroll_into_view_if_needed()
+        forecast.screenshot(path=str(ARTIFACTS / f"what-if-{language}-{width}-forecast.png"))
 
         response = page.goto(live_server.url + URL + "?" + urlencode([("day", "2020-01-01"), ("earn_who", "x")]))
         assert response.status == 400 and page.locator("#plan-errors").is_visible()

@@ -1,0 +1,57 @@
+"""The forecast figure: the night's forecast step against the rest of the night, for every organization.
+
+The night with the forecast must take at most twice the night without: the forecast adds at most once
+what the rest of the night takes. Both are measured in this process, range by range as
+`partnercenter.night` runs them, on the same day: evaluate, notify and remind (the night without the
+forecast; the overrides' expiry is left out, it writes the data set), then the forecast step
+(`forecast_range`: the year's facts read once per batch, walked in memory, the changes stored). The day
+is the night after the last stored statuses, after a `VACUUM ANALYZE` of the status tables, as the
+nightly figure does (a first evaluation, which writes every status, is run unmeasured the day before
+when none is stored).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from django.db.models import Max
+
+from competencies.models import CompetencyStatus, ForecastChange
+
+from .evaluation_bench import vacuum_statuses
+
+NIGHT_STEPS = ("evaluate", "notify", "remind")
+
+
+def _steps(steps, ranges, day: datetime.date) -> float:
+    from partnercenter import night
+
+    started = time.perf_counter()
+    for first_id, last_id in ranges:
+        for step in steps:
+            night.STEPS[step](first_id=first_id, last_id=last_id, day=day)
+    return time.perf_counter() - started
+
+
+def run(*, day: datetime.date, out=print) -> dict:
+    """The figure for the night of `day` or, when statuses are stored as of `day` or later, the next one."""
+    from partnercenter import night
+
+    ranges = list(night.organization_ranges())
+    latest = CompetencyStatus.objects.aggregate(latest=Max("as_of"))["latest"]
+    if latest is None:
+        _steps(("evaluate",), ranges, day)  # the first evaluation writes every status: not a night's work
+        latest = day
+    day = max(day, latest + datetime.timedelta(days=1))
+    vacuum_statuses()
+    out(f"forecast step beside the night of {day} (evaluate, notify, remind by {len(ranges)} ranges)")
+    without = _steps(NIGHT_STEPS, ranges, day)
+    forecast = _steps(("forecast",), ranges, day)
+    stored = ForecastChange.objects.count()
+    ratio = forecast / without
+    out(f"  night without the forecast {without:8.2f} s")
+    out(f"  forecast step              {forecast:8.2f} s  ({stored:,} changes stored)")
+    out(f"  the forecast adds {ratio:.2f}x the night: the night with it is {1 + ratio:.2f}x the night without "
+        f"(target: at most 2x)")
+    return {"day": day.isoformat(), "without": without, "forecast": forecast, "changes": stored, "ratio": ratio}
