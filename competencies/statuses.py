@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import hooks
 from .batch import collector_paused
 from .causes import cause_params_of
+from .dates import ONE_DAY
 from .engine import batched, evaluate
 from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
@@ -416,15 +417,31 @@ def reevaluate_on_commit(
     hiccup never fails a change that is already committed (the nightly run
     catches up). The layer above re-evaluates and refreshes notifications.
     `cause_params` travel through the broker: JSON only (ids, ISO days, strings).
+
+    As it commits, the organizations' marker goes back to the day before
+    `day` where it was later (`markers_moved_back`): their stored statuses
+    no longer say how things stand from `day` on, so the pages evaluate
+    live until the re-evaluation has stored the change.
     """
     ids = None if organization_ids is None else sorted({int(i) for i in organization_ids})
     if ids == []:
         return
     params = dict(cause_params or {})
-    transaction.on_commit(
-        lambda: hooks.reevaluation_requested.send(organization_ids=ids, day=day, cause=cause, cause_params=params),
-        robust=True,
-    )
+
+    def announce():
+        markers_moved_back(organization_ids=ids, day=day)
+        hooks.reevaluation_requested.send(organization_ids=ids, day=day, cause=cause, cause_params=params)
+
+    transaction.on_commit(announce, robust=True)
+
+
+def markers_moved_back(*, organization_ids: list[int] | None, day: datetime.date) -> int:
+    """A change from `day` on: the organizations (None: every one) evaluated as of `day` or later are marked as
+    evaluated as of the day before, so that what is stored is not taken for current (one UPDATE)."""
+    organizations = Organization.objects.filter(statuses_as_of__gte=day)
+    if organization_ids is not None:
+        organizations = organizations.filter(pk__in=organization_ids)
+    return organizations.update(statuses_as_of=day - ONE_DAY)
 
 
 # What a catalog load changes that can move a level (plans and benefits cannot).
