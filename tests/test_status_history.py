@@ -9,7 +9,7 @@ from django.utils import translation
 
 from competencies.associations import association_end, association_start
 from competencies.causes import cause_words
-from competencies.models import Association, CompetencyStatus, Credential, Override, StatusChange
+from competencies.models import Association, CompetencyStatus, Credential, Organization, Override, StatusChange
 from competencies.statuses import statuses_refresh
 from partnercenter.tasks import reevaluate_organizations
 
@@ -450,3 +450,21 @@ def test_the_task_takes_ids_an_iso_day_and_the_cause_as_json(cloud, org):
     reevaluate_organizations.delay([org.pk], D.isoformat(), "association_started", params)
     assert status(org, cloud).as_of == D
     assert changes(org, cloud)[-1][5:] == ("association_started", params)
+
+
+def test_a_whole_night_with_no_change_writes_no_status_row(cloud, settings):
+    from partnercenter import night as nightly
+
+    settings.EVALUATION_BATCH_SIZE = 2
+    orgs = [OrganizationFactory() for _ in range(5)]
+    for o in orgs[1:]:
+        certified_employee(o, "70-533", starts_on=D - 100 * DAY)
+    nightly.run_nightly(day=D)
+    with CaptureQueriesContext(connection) as ctx:
+        report = nightly.run_nightly(day=D + DAY)
+    tables = (CompetencyStatus._meta.db_table, StatusChange._meta.db_table)
+    written = [q["sql"] for q in ctx.captured_queries
+               if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE") and any(t in q["sql"] for t in tables)]
+    assert written == []
+    assert (report.refresh.organizations, report.refresh.created, report.refresh.updated) == (5, 0, 0)
+    assert set(Organization.objects.values_list("statuses_as_of", flat=True)) == {D + DAY}
