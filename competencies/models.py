@@ -215,12 +215,10 @@ class Association(models.Model):
 class Invitation(models.Model):
     """An organization admin invites someone, by email, to associate their certifications with the organization.
 
-    Accepting is the employee's own act (docs/design.md: "employees associate
-    their certifications with one organization at a time"): it starts an
-    association that ends the previous one that day. An invitation is
-    pending from `created_on` until `expires_on` unless it was accepted,
-    declined or withdrawn first; the database allows one pending invitation
-    per organization and email.
+    Accepting is the employee's own act (docs/design.md: "employees associate their certifications with one
+    organization at a time"): it starts an association that ends the previous one that day. An invitation is
+    pending from `created_on` until `expires_on` unless it was accepted, declined or withdrawn first; the
+    database allows one pending invitation per organization and email.
     """
 
     class State(models.TextChoices):
@@ -284,9 +282,8 @@ class MetricValue(models.Model):
 class Override(models.Model):
     """An agent grants an organization a level in one competency for a while.
 
-    Active on D when `starts_on <= D < expires_on` and not revoked. `state`
-    is owned by the services and the nightly job; the database allows one
-    override in state `active` per organization × competency.
+    Active on D when `starts_on <= D < expires_on` and not revoked. `state` is owned by the services and the
+    nightly job; the database allows one override in state `active` per organization × competency.
     """
 
     class State(models.TextChoices):
@@ -385,7 +382,6 @@ class CompetencyStatusManager(models.Manager):
 
 class CompetencyStatus(models.Model):
     """The latest evaluation of one organization in one competency, as of the organization's `statuses_as_of`.
-
     Written by `statuses.statuses_refresh` when it changed; a pair that never had a level has no row (level none).
     `details`: the last write's `CompetencyResult.summary()` (which options a lost level stood on)."""
 
@@ -414,6 +410,10 @@ class CompetencyStatus(models.Model):
             "organization": self.organization.name, "competency": self.competency.name,
             "level": self.get_effective_level_display(), "day": date_format(self.organization.statuses_as_of or ""),
         }
+
+    def refresh_from_db(self, *args, **kwargs):  # `as_of` is the organization's marker, not a field of the row
+        super().refresh_from_db(*args, **kwargs)
+        self.as_of = Organization.objects.filter(pk=self.organization_id).values_list("statuses_as_of", flat=True).first()
 
 
 class StatusChange(models.Model):
