@@ -22,6 +22,7 @@ state (statuses stored the day before).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 
@@ -158,6 +160,26 @@ def _workers(organizations: int, *, day: datetime.date, log_dir: Path, results: 
     return day
 
 
+@contextlib.contextmanager
+def _steps_timed(nightly, seconds: dict[str, float]):
+    """The night's steps (`nightly.STEPS`, and the expiry) timed into `seconds` by step, summed over the ranges."""
+
+    def timed(name, step):
+        def run(**kwargs):
+            started = time.perf_counter()
+            try:
+                return step(**kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        return run
+
+    with (
+        mock.patch.dict(nightly.STEPS, {name: timed(name, step) for name, step in nightly.STEPS.items()}),
+        mock.patch.object(nightly, "expire_overrides", timed("expire", nightly.expire_overrides)),
+    ):
+        yield
+
+
 def run_nights(*, day: datetime.date, out=print) -> dict:
     """The first night (empty status and forecast tables) and the steady night (the day after), whole, in this
     process, each beside the SQL floor of its day; `day` is the first night's."""
@@ -179,16 +201,22 @@ def run_nights(*, day: datetime.date, out=print) -> dict:
                 (run_sql_floor(org_ids=org_ids, competency_ids=competency_ids, day=on) for _ in range(2)),
                 key=lambda f: f[0].seconds,
             )
+            steps: dict[str, float] = {}
             started = time.perf_counter()
-            report = nightly.run_nightly(day=on)
+            with _steps_timed(nightly, steps):
+                report = nightly.run_nightly(day=on)
             seconds = time.perf_counter() - started
             refresh = report.refresh
             mismatches = stored_levels(org_ids=org_ids, competency_ids=competency_ids).mismatches(floor_levels)
-            figures[label] = {"seconds": seconds, "floor": floor.seconds, "written": refresh.created + refresh.updated}
+            figures[label] = {"seconds": seconds, "floor": floor.seconds, "written": refresh.created + refresh.updated,
+                              "steps": steps}
             out(f"  {label:<32} {seconds:8.2f} s  {seconds / floor.seconds:6.2f}× the SQL floor ({floor.seconds:.2f} s)"
                 f"  status rows written {refresh.created + refresh.updated:,} (new {refresh.created:,}, "
                 f"changed {refresh.updated:,}), history rows {refresh.changes:,}; "
                 f"mismatches stored vs SQL {mismatches} of {len(org_ids) * len(competency_ids):,} pairs")
+            out("    by step: " + ", ".join(f"{step} {t:.2f} s ({t / floor.seconds:.2f}×)" for step, t in steps.items())
+                + f"; without the forecast {seconds - steps.get('forecast', 0):.2f} s "
+                f"({(seconds - steps.get('forecast', 0)) / floor.seconds:.2f}×)")
     finally:
         OverrideAudit.objects.filter(override_id__in=active, action=OverrideAudit.Action.EXPIRE).delete()
         Override.objects.filter(pk__in=active).update(state=Override.State.ACTIVE)

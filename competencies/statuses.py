@@ -150,17 +150,25 @@ def _refresh_batch(
 
 
 class _Summaries:
-    """Each result's summary, worked out once per distinct set of options: results without details share
-    their options between organizations with the same figures (`batch.py`)."""
+    """Per distinct set of options, worked out once: results without details share their options between
+    organizations with the same figures (`batch.py`). A result's summary (what a status stores) and the ids
+    of its options met, as JSON (what a comparison with the stored status reads of it)."""
 
     def __init__(self):
         self._made: dict[int, dict] = {}
+        self._met: dict[int, str] = {}
 
     def of(self, evaluation: CompetencyResult) -> dict:
         summary = self._made.get(id(evaluation.options))
         if summary is None:
             summary = self._made[id(evaluation.options)] = evaluation.summary()
         return summary
+
+    def met(self, evaluation: CompetencyResult) -> str:
+        met = self._met.get(id(evaluation.options))
+        if met is None:
+            met = self._met[id(evaluation.options)] = json.dumps([o.option_id for o in evaluation.options if o.met])
+        return met
 
 
 def _has_a_level(evaluation: CompetencyResult) -> bool:
@@ -172,12 +180,13 @@ def _differences(
 ) -> list[tuple[tuple[int, int], StoredStatus | None]]:
     """The pairs whose stored status differs from the evaluation, each with what was stored.
 
-    A pair with a level differs when it has no row or its row's levels,
-    override or summary differ; a pair at level none differs when its row
-    still holds a level or an override (a row at none keeps the summary of
-    its last write: only a lost level reads it). What was stored is None for
-    an organization never evaluated, and level none without a row (`pk`
-    None) for a pair that has never had one; `as_of` is the marker.
+    A pair with a level differs when it has no row, or its row's levels,
+    override or options met differ (the progress alone moving writes
+    nothing: only a lost level reads the stored summary, for the options it
+    stood on); a pair at level none differs when its row still holds a level
+    or an override. What was stored is None for an organization never
+    evaluated, and level none without a row (`pk` None) for a pair that has
+    never had one; `as_of` is the marker.
     """
     if connection.vendor == "postgresql":
         found = _differences_postgresql(evaluations, markers, summaries)
@@ -221,12 +230,12 @@ def _differences_portable(
     found = []
     for key, evaluation in evaluations.items():
         old = stored.get(key)
-        row = _row(evaluation, {})
+        levels = _row(evaluation, {})[2:5]
         if not _has_a_level(evaluation):
-            if old is not None and (old.evaluated_level, old.effective_level, old.override_id) != row[2:5]:
+            if old is not None and (old.evaluated_level, old.effective_level, old.override_id) != levels:
                 found.append((key, old))
-        elif old is None or (old.evaluated_level, old.effective_level, old.override_id) != row[2:5] or (
-            old.details != summaries.of(evaluation)
+        elif old is None or (old.evaluated_level, old.effective_level, old.override_id) != levels or (
+            [o.get("id") for o in old.details.get("options", []) if o.get("met")] != json.loads(summaries.met(evaluation))
         ):
             found.append((key, old))
     return found
@@ -235,35 +244,31 @@ def _differences_portable(
 def _differences_postgresql(
     evaluations: dict[tuple[int, int], CompetencyResult], markers: dict[int, datetime.date | None], summaries: _Summaries
 ) -> list[tuple[tuple[int, int], StoredStatus | None]]:
-    """`_differences` in one statement: the evaluations with a level go as arrays (`unnest`) and are joined with
-    the stored statuses; the stored ones with a level the evaluations no longer have are found by the same query."""
-    rows = [_row(e, summaries.of(e)) for e in evaluations.values() if _has_a_level(e)]
+    """`_differences` in one statement: the evaluations with a level go as arrays (`unnest`), the batch's stored
+    statuses are read by organization id, and one hash join of the two keeps the pairs that differ."""
+    rows = [(*_row(e, {})[:5], summaries.met(e)) for e in evaluations.values() if _has_a_level(e)]
     columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in _Row._fields]
-    columns[-1] = _json_texts(columns[-1])
     ids = sorted(markers)
     status = CompetencyStatus._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH n AS (
                     SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[])
-                        AS t(organization_id, competency_id, evaluated_level, effective_level, override_id, details)
+                        AS t(organization_id, competency_id, evaluated_level, effective_level, override_id, met)
+                ), s AS (
+                    SELECT id, organization_id, competency_id, evaluated_level, effective_level, override_id, details
+                    FROM {status} WHERE organization_id = ANY(%s::bigint[]) AND organization_id BETWEEN %s AND %s
                 )
-                SELECT n.organization_id, n.competency_id, s.id, s.evaluated_level, s.effective_level, s.override_id,
-                       s.details::text
-                FROM n LEFT JOIN {status} s
-                    ON s.organization_id = n.organization_id AND s.competency_id = n.competency_id
-                WHERE s.id IS NULL
-                   OR (s.evaluated_level, s.effective_level, s.override_id, s.details)
-                      IS DISTINCT FROM (n.evaluated_level, n.effective_level, n.override_id, n.details)
-                UNION ALL
-                SELECT s.organization_id, s.competency_id, s.id, s.evaluated_level, s.effective_level, s.override_id,
-                       s.details::text
-                FROM {status} s
-                WHERE s.organization_id = ANY(%s::bigint[]) AND s.organization_id BETWEEN %s AND %s
-                  AND (s.evaluated_level <> 'none' OR s.effective_level <> 'none' OR s.override_id IS NOT NULL)
-                  AND NOT EXISTS (
-                      SELECT 1 FROM n WHERE n.organization_id = s.organization_id AND n.competency_id = s.competency_id
-                  )""",
+                SELECT COALESCE(n.organization_id, s.organization_id), COALESCE(n.competency_id, s.competency_id),
+                       s.id, s.evaluated_level, s.effective_level, s.override_id, s.details::text
+                FROM n FULL JOIN s ON s.organization_id = n.organization_id AND s.competency_id = n.competency_id
+                WHERE CASE WHEN n.organization_id IS NULL
+                    THEN s.evaluated_level <> 'none' OR s.effective_level <> 'none' OR s.override_id IS NOT NULL
+                    ELSE s.id IS NULL
+                      OR (s.evaluated_level, s.effective_level, s.override_id)
+                         IS DISTINCT FROM (n.evaluated_level, n.effective_level, n.override_id)
+                      OR jsonb_path_query_array(s.details, '$.options[*] ? (@.met == true).id') <> n.met
+                END""",
             [*map(_pg_array, columns), _pg_array(ids), ids[0], ids[-1]],
         )
         fetched = cursor.fetchall()

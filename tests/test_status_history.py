@@ -468,3 +468,18 @@ def test_a_whole_night_with_no_change_writes_no_status_row(cloud, settings):
     assert written == []
     assert (report.refresh.organizations, report.refresh.created, report.refresh.updated) == (5, 0, 0)
     assert set(Organization.objects.values_list("statuses_as_of", flat=True)) == {D + DAY}
+
+
+def test_progress_alone_writes_nothing_but_a_change_of_the_options_met_rewrites_the_summary(org):
+    data = build_competency("data-platform", silver=[[people(1, any_of=["70-533"])], [people(2, any_of=["70-764"])]])
+    certified_employee(org, "70-533", starts_on=D - 100 * DAY)
+    refresh(org, D)
+    first, second = data.options.order_by("position")
+    certified_employee(org, "70-764", starts_on=D + DAY)  # the second option half way: progress only
+    result = refresh(org, D + DAY)
+    assert (result.updated, result.unchanged, result.changes) == (0, 1, 0)
+    assert [o["progress"] for o in status(org, data).details["options"]] == [1.0, 0.0]  # the last write's summary
+    certified_employee(org, "70-764", starts_on=D + 2 * DAY)  # the second option met too: same level
+    result = refresh(org, D + 2 * DAY)
+    assert (result.updated, result.changes) == (1, 0)
+    assert [(o["id"], o["met"]) for o in status(org, data).details["options"]] == [(first.pk, True), (second.pk, True)]
