@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reload", action="store_true", help="load the data again even if already there")
     parser.add_argument("--only", default="evaluation,nightly,pages,forecast,whatif,import",
                         help="comma-separated parts to run (default: evaluation,nightly,pages,forecast,whatif,"
-                        "import; nightly is memory and workers)")
+                        "import; nightly is night, memory and workers)")
     parser.add_argument("--import-orgs", type=int, default=None, help="organizations of the import figure "
                         "(default: --orgs up to 10,000, the importer holds a file in memory; 0 skips it)")
     sub = parser.add_subparsers(dest="command")
@@ -145,8 +145,8 @@ def _bench(args) -> int:
         print(f"data set of {args.orgs:,} organizations (seed {args.seed}) already loaded")
     parts = {part for part in args.only.split(",") if part}  # --only "": load the data set, measure nothing
     if "nightly" in parts:
-        parts |= {"memory", "workers"}
-    if unknown := parts - {"evaluation", "nightly", "memory", "workers", "pages", "forecast", "whatif", "import"}:
+        parts |= {"night", "memory", "workers"}
+    if unknown := parts - {"evaluation", "nightly", "night", "memory", "workers", "pages", "forecast", "whatif", "import"}:
         raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}")
     if parts & {"workers", "pages"} and not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise SystemExit("make bench needs Redis for the Celery figures: set CELERY_BROKER_URL=redis://host:6379/N")
@@ -157,16 +157,19 @@ def _bench(args) -> int:
     if "evaluation" in parts:
         print()
         evaluation_bench.run(day=generate.DAY, batch_size=settings.EVALUATION_BATCH_SIZE)
+    # Each night takes the next day after the latest evaluation (the evaluation figure stores statuses as of
+    # DAY and the day after), so that each is a night after the one before and no organization is newer.
+    from django.db.models import Max
+
+    from competencies.models import Organization
+
+    latest = Organization.objects.aggregate(latest=Max("statuses_as_of"))["latest"] or generate.DAY
+    first = max(generate.DAY + datetime.timedelta(days=2), latest + datetime.timedelta(days=1))
+    if "night" in parts:
+        print()
+        first = nightly_bench.run_nights(day=first)["next_day"]
     if parts & {"memory", "workers"}:
         print()
-        # Each run takes the next day after any stored status (the evaluation figure stores them as of DAY
-        # and the day after), so that each is a night after the one before and no status is newer.
-        from django.db.models import Max
-
-        from competencies.models import CompetencyStatus
-
-        latest = CompetencyStatus.objects.aggregate(latest=Max("as_of"))["latest"] or generate.DAY
-        first = max(generate.DAY + datetime.timedelta(days=2), latest + datetime.timedelta(days=1))
         nightly_bench.run(day=first, log_dir=log_dir, memory="memory" in parts, workers="workers" in parts)
     if "pages" in parts:
         print()

@@ -4,7 +4,7 @@
   snapshot, every organization as of one day;
 - stored path: `statuses_refresh` of every organization, on an empty status
   table (first evaluation), again the same day (nothing to write), and the
-  next day (the nightly steady state);
+  next day (the nightly steady state: it writes only what changed);
 - the floor: `sql_floor.sql`, one statement computing the same evaluated
   and effective levels. The levels of both are compared pair by pair.
 """
@@ -187,7 +187,7 @@ def run_refresh(label: str, *, org_ids, day) -> Timing:
         result = statuses_refresh(organization_ids=org_ids, day=day)
         seconds = time.perf_counter() - started
     note = (
-        f"created {result.created:,}, updated {result.updated:,}, moved on {result.moved_on:,}, "
+        f"created {result.created:,}, updated {result.updated:,}, "
         f"unchanged {result.unchanged:,}, history rows {result.changes:,}; "
         f"database writes and commits {writes.seconds:.1f} s"
     )
@@ -202,8 +202,10 @@ def vacuum_statuses() -> None:
 
 
 def empty_statuses() -> None:
+    """No status stored and no organization evaluated: what a first evaluation starts from."""
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {StatusChange._meta.db_table}, {CompetencyStatus._meta.db_table}")
+    Organization.objects.update(statuses_as_of=None)
 
 
 def run(*, day: datetime.date, batch_size: int, repeat: int = 3, out=print) -> dict:

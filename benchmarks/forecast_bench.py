@@ -17,7 +17,7 @@ import time
 
 from django.db.models import Max
 
-from competencies.models import CompetencyStatus, ForecastChange
+from competencies.models import ForecastChange, Organization
 
 from .evaluation_bench import vacuum_statuses
 
@@ -39,7 +39,7 @@ def run(*, day: datetime.date, out=print) -> dict:
     from partnercenter import night
 
     ranges = list(night.organization_ranges())
-    latest = CompetencyStatus.objects.aggregate(latest=Max("as_of"))["latest"]
+    latest = Organization.objects.aggregate(latest=Max("statuses_as_of"))["latest"]
     if latest is None:
         _steps(("evaluate",), ranges, day)  # the first evaluation writes every status: not a night's work
         latest = day

@@ -9,12 +9,20 @@
   queueing until every organization's statuses are as of the day and the
   broker is idle.
 
+- night: the whole night in one process (`partnercenter.night.run_nightly`:
+  expire, then every range through evaluate, forecast, notify, remind, then
+  send), first on empty status and forecast tables (the first night), then
+  the next day (the steady night), each beside the SQL floor of the same
+  day, with the status rows each wrote; the stored levels are compared with
+  the floor's pair by pair.
+
 Each run is a later day than the one before, so each is the nightly steady
 state (statuses stored the day before).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -22,15 +30,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 
-from competencies.models import CompetencyStatus, Organization, Override, OverrideAudit
+from competencies.models import ForecastChange, Organization, Override, OverrideAudit
 
 from . import processes
-from .evaluation_bench import vacuum_statuses
+from .evaluation_bench import empty_statuses, run_sql_floor, stored_levels, vacuum_statuses
 
 RESULT = "NIGHTLY-RESULT "
+ONE_DAY = datetime.timedelta(days=1)
 
 
 def run_subset(*, limit: int | None, day: datetime.date) -> dict:
@@ -70,19 +80,20 @@ def _memory_run(*, limit: int, day: datetime.date) -> dict:
     raise RuntimeError(f"the nightly run failed:\n{completed.stdout}\n{completed.stderr}")
 
 
-def _statuses_as_of(day: datetime.date) -> int:
-    return CompetencyStatus.objects.filter(as_of=day).count()
+def _evaluated_as_of(day: datetime.date) -> int:
+    """Organizations whose marker says they are evaluated as of `day`."""
+    return Organization.objects.filter(statuses_as_of__gte=day).count()
 
 
-def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path) -> dict:
+def _sharded_run(*, workers: int, day: datetime.date, organizations: int, log_dir: Path) -> dict:
     from partnercenter.celery import app
     from partnercenter.tasks import run_nightly
 
     with processes.celery_workers(workers, log_dir=log_dir) as procs:
         started = time.perf_counter()
         run_nightly.delay(day.isoformat())
-        # The broker first, the count only once it is idle: counting 400,000 statuses ten times a second
-        # would take a core from the database the workers use.
+        # The broker first, the count only once it is idle: counting ten times a second would take a core
+        # from the database the workers use.
         idle_since = None
         while True:
             time.sleep(0.1)
@@ -90,7 +101,7 @@ def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path)
                 idle_since = None
                 continue
             idle_since = idle_since or time.perf_counter()
-            if time.perf_counter() - idle_since > 0.5 and _statuses_as_of(day) >= pairs:
+            if time.perf_counter() - idle_since > 0.5 and _evaluated_as_of(day) >= organizations:
                 break  # idle twice, half a second apart: no chain was between two of its steps
             if time.perf_counter() - started > 3 * 3600:
                 raise RuntimeError("the nightly run did not finish in 3 hours")
@@ -102,7 +113,6 @@ def _sharded_run(*, workers: int, day: datetime.date, pairs: int, log_dir: Path)
 def run(*, day: datetime.date, log_dir: Path, memory: bool = True, workers: bool = True, out=print) -> dict:
     """The nightly figures (`memory`, `workers`); `day` is the first day to run (each run takes the next one)."""
     organizations = Organization.objects.count()
-    pairs = organizations * _competencies()
     small = max(settings.EVALUATION_BATCH_SIZE, organizations // 10)
     out(f"nightly run (evaluate, notify, remind by ranges of {settings.EVALUATION_BATCH_SIZE:,} organizations)")
     figures = {"memory": [], "sharded": []}
@@ -111,7 +121,7 @@ def run(*, day: datetime.date, log_dir: Path, memory: bool = True, workers: bool
         if memory:
             day = _memory(small, organizations, day=day, results=figures["memory"], out=out)
         if workers:
-            day = _workers(organizations, pairs, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
+            day = _workers(organizations, day=day, log_dir=log_dir, results=figures["sharded"], out=out)
     finally:
         # The nights expire overrides as they go: put them back, so the data set stays as it was loaded.
         OverrideAudit.objects.filter(override_id__in=active, action=OverrideAudit.Action.EXPIRE).delete()
@@ -136,11 +146,11 @@ def _memory(small: int, organizations: int, *, day: datetime.date, results: list
     return day
 
 
-def _workers(organizations: int, pairs: int, *, day: datetime.date, log_dir: Path, results: list, out):
+def _workers(organizations: int, *, day: datetime.date, log_dir: Path, results: list, out):
     sharded = results
     for workers in (1, 2):
         vacuum_statuses()
-        figures = _sharded_run(workers=workers, day=day, pairs=pairs, log_dir=log_dir)
+        figures = _sharded_run(workers=workers, day=day, organizations=organizations, log_dir=log_dir)
         sharded.append(figures)
         ratio = "" if workers == 1 else f"  {sharded[0]['seconds'] / figures['seconds']:.2f}× faster than one worker"
         out(f"  Celery, {workers} worker{'s' if workers > 1 else ' '} (1 process each)  {figures['seconds']:8.2f} s"
@@ -150,7 +160,67 @@ def _workers(organizations: int, pairs: int, *, day: datetime.date, log_dir: Pat
     return day
 
 
-def _competencies() -> int:
-    from competencies.models import Competency
+@contextlib.contextmanager
+def _steps_timed(nightly, seconds: dict[str, float]):
+    """The night's steps (`nightly.STEPS`, and the expiry) timed into `seconds` by step, summed over the ranges."""
 
-    return Competency.objects.count()
+    def timed(name, step):
+        def run(**kwargs):
+            started = time.perf_counter()
+            try:
+                return step(**kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        return run
+
+    with (
+        mock.patch.dict(nightly.STEPS, {name: timed(name, step) for name, step in nightly.STEPS.items()}),
+        mock.patch.object(nightly, "expire_overrides", timed("expire", nightly.expire_overrides)),
+    ):
+        yield
+
+
+def run_nights(*, day: datetime.date, out=print) -> dict:
+    """The first night (empty status and forecast tables) and the steady night (the day after), whole, in this
+    process, each beside the SQL floor of its day; `day` is the first night's."""
+    from competencies.snapshot import catalog_snapshot
+    from partnercenter import night as nightly
+
+    org_ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+    competency_ids = list(catalog_snapshot().by_id)
+    out(f"whole night in one process (expire; evaluate, forecast, notify, remind by ranges of "
+        f"{settings.EVALUATION_BATCH_SIZE:,}; send), {len(org_ids):,} organizations")
+    active = list(Override.objects.filter(state=Override.State.ACTIVE).values_list("pk", flat=True))
+    empty_statuses()
+    ForecastChange.objects.all().delete()
+    figures = {}
+    try:
+        for label, on in (("first night (no status stored)", day), ("steady night (the next day)", day + ONE_DAY)):
+            vacuum_statuses()
+            floor, floor_levels = min(
+                (run_sql_floor(org_ids=org_ids, competency_ids=competency_ids, day=on) for _ in range(2)),
+                key=lambda f: f[0].seconds,
+            )
+            steps: dict[str, float] = {}
+            started = time.perf_counter()
+            with _steps_timed(nightly, steps):
+                report = nightly.run_nightly(day=on)
+            seconds = time.perf_counter() - started
+            refresh = report.refresh
+            mismatches = stored_levels(org_ids=org_ids, competency_ids=competency_ids).mismatches(floor_levels)
+            figures[label] = {"seconds": seconds, "floor": floor.seconds, "written": refresh.created + refresh.updated,
+                              "steps": steps}
+            out(f"  {label:<32} {seconds:8.2f} s  {seconds / floor.seconds:6.2f}× the SQL floor ({floor.seconds:.2f} s)"
+                f"  status rows written {refresh.created + refresh.updated:,} (new {refresh.created:,}, "
+                f"changed {refresh.updated:,}), history rows {refresh.changes:,}; "
+                f"mismatches stored vs SQL {mismatches} of {len(org_ids) * len(competency_ids):,} pairs")
+            out("    by step: " + ", ".join(f"{step} {t:.2f} s ({t / floor.seconds:.2f}×)" for step, t in steps.items())
+                + f"; without the forecast {seconds - steps.get('forecast', 0):.2f} s "
+                f"({(seconds - steps.get('forecast', 0)) / floor.seconds:.2f}×)")
+    finally:
+        OverrideAudit.objects.filter(override_id__in=active, action=OverrideAudit.Action.EXPIRE).delete()
+        Override.objects.filter(pk__in=active).update(state=Override.State.ACTIVE)
+    figures["next_day"] = day + 2 * ONE_DAY
+    return figures
+
+

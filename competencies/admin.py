@@ -41,7 +41,15 @@ class AssociationInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class StatusInline(ReadOnlyInline):
+class AsOfColumn:
+    """A status is as of its organization's marker (the default manager annotates it)."""
+
+    @admin.display(description=_("as of"), ordering="organization__statuses_as_of")
+    def as_of(self, obj):
+        return obj.as_of
+
+
+class StatusInline(AsOfColumn, ReadOnlyInline):
     model = models.CompetencyStatus
     fields = ["competency", "evaluated_level", "effective_level", "as_of"]
     readonly_fields = fields
@@ -156,7 +164,7 @@ def level_change(old: str, new: str) -> str:
 
 
 @admin.register(models.CompetencyStatus)
-class CompetencyStatusAdmin(ReadOnly, OrganizationColumn, ModelAdmin):
+class CompetencyStatusAdmin(ReadOnly, OrganizationColumn, AsOfColumn, ModelAdmin):
     list_display = ["organization_name", "competency", "evaluated_level", "effective_level", "override", "as_of"]
     list_filter = ["effective_level", "evaluated_level", "competency"]
     search_fields = ["organization__mpn_id", "organization__name"]

@@ -108,6 +108,8 @@ class Organization(models.Model):
     admins = models.ManyToManyField(
         Employee, blank=True, related_name="administered_organizations", verbose_name=_("admins")
     )
+    # The day its statuses were last evaluated as of (`statuses.statuses_refresh`); None before the first.
+    statuses_as_of = models.DateField(_("statuses as of"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("organization")
@@ -210,12 +212,10 @@ class Association(models.Model):
 class Invitation(models.Model):
     """An organization admin invites someone, by email, to associate their certifications with the organization.
 
-    Accepting is the employee's own act (docs/design.md: "employees associate
-    their certifications with one organization at a time"): it starts an
-    association that ends the previous one that day. An invitation is
-    pending from `created_on` until `expires_on` unless it was accepted,
-    declined or withdrawn first; the database allows one pending invitation
-    per organization and email.
+    Accepting is the employee's own act (docs/design.md: "employees associate their certifications with one
+    organization at a time"): it starts an association that ends the previous one that day. An invitation is
+    pending from `created_on` until `expires_on` unless it was accepted, declined or withdrawn first; the
+    database allows one pending invitation per organization and email.
     """
 
     class State(models.TextChoices):
@@ -278,9 +278,8 @@ class MetricValue(models.Model):
 class Override(models.Model):
     """An agent grants an organization a level in one competency for a while.
 
-    Active on D when `starts_on <= D < expires_on` and not revoked. `state`
-    is owned by the services and the nightly job; the database allows one
-    override in state `active` per organization × competency.
+    Active on D when `starts_on <= D < expires_on` and not revoked. `state` is owned by the services and the
+    nightly job; the database allows one override in state `active` per organization × competency.
     """
 
     class State(models.TextChoices):
@@ -365,15 +364,15 @@ class OverrideAudit(models.Model):
         }
 
 
-class CompetencyStatus(models.Model):
-    """The latest evaluation of one organization in one competency, as of `as_of`.
+class CompetencyStatusManager(models.Manager):
+    def get_queryset(self):  # a status is as of its organization's marker (one write per evaluation)
+        return super().get_queryset().annotate(as_of=models.F("organization__statuses_as_of"))
 
-    Written only by `statuses.statuses_refresh`. `details` is the compact
-    summary the list page needs (`CompetencyResult.summary()`): the option
-    that met the level, the progress towards the next level, and per option
-    its id, level, met and progress. The competency page evaluates live for
-    contributors, gaps and key people.
-    """
+
+class CompetencyStatus(models.Model):
+    """The latest evaluation of one organization in one competency, as of the organization's `statuses_as_of`.
+    Written by `statuses.statuses_refresh` when it changed; a pair that never had a level has no row (level none).
+    `details`: the last write's `CompetencyResult.summary()` (which options a lost level stood on)."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization")
@@ -381,7 +380,6 @@ class CompetencyStatus(models.Model):
     competency = models.ForeignKey(
         Competency, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("competency")
     )
-    as_of = models.DateField(_("as of"))
     evaluated_level = models.CharField(_("evaluated level"), max_length=10, choices=Level.choices, default=Level.NONE)
     effective_level = models.CharField(_("effective level"), max_length=10, choices=Level.choices, default=Level.NONE)
     override = models.ForeignKey(
@@ -389,18 +387,22 @@ class CompetencyStatus(models.Model):
     )
     details = models.JSONField(_("details"), default=dict)
 
+    objects = CompetencyStatusManager()
+
     class Meta:
         verbose_name = _("competency status")
         verbose_name_plural = _("competency statuses")
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "competency"], name="one_status_per_org_competency")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "competency"], name="one_status_per_org_competency")]
 
     def __str__(self):
         return _("%(organization)s — %(competency)s %(level)s as of %(day)s") % {
             "organization": self.organization.name, "competency": self.competency.name,
-            "level": self.get_effective_level_display(), "day": date_format(self.as_of),
+            "level": self.get_effective_level_display(), "day": date_format(self.organization.statuses_as_of or ""),
         }
+
+    def refresh_from_db(self, *args, **kwargs):  # `as_of` is the organization's marker, not a field of the row
+        super().refresh_from_db(*args, **kwargs)
+        self.as_of = Organization.objects.filter(pk=self.organization_id).values_list("statuses_as_of", flat=True).first()
 
 
 class LevelChangeWords:

@@ -1,6 +1,7 @@
 """Reads: who belongs where, and what the pages show."""
 
 import datetime
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from .models import (
     LEVEL_RANK,
     Association,
     Competency,
+    CompetencyStatus,
     Credential,
     EarnedCredential,
     Employee,
@@ -18,6 +20,7 @@ from .models import (
     Organization,
     StatusChange,
 )
+from .results import OverrideInfo
 from .rules import covering, credential_valid, credential_valid_on
 from .snapshot import catalog_snapshot
 from .specs import CatalogSnapshot
@@ -79,14 +82,47 @@ def progress_options(result) -> list:
     return []
 
 
+class StoredLevel(NamedTuple):
+    """A stored status in the shape the pages read from a live result: its levels and override."""
+
+    evaluated_level: str
+    effective_level: str
+    override: OverrideInfo | None
+
+
+def current_levels(organization: Organization, *, day: datetime.date) -> dict[tuple[int, int], StoredLevel] | None:
+    """The organization's stored levels by (organization id, competency id) when they are current as of `day`
+    (its marker says so), else None: the caller evaluates live. A pair without a row is level none (left out).
+
+    One query. Current means evaluated as of that day with nothing changed since: a change of the day moves
+    the marker back as it commits (`statuses.reevaluate_on_commit`) until its re-evaluation has stored it.
+    """
+    if organization.statuses_as_of != day:
+        return None
+    return {
+        (organization.pk, competency_id): StoredLevel(
+            evaluated, effective, OverrideInfo(override_id, level, expires_on) if override_id else None
+        )
+        for competency_id, evaluated, effective, override_id, level, expires_on in (
+            CompetencyStatus.objects.filter(organization_id=organization.pk).values_list(
+                "competency_id", "evaluated_level", "effective_level", "override_id", "override__level",
+                "override__expires_on",
+            )
+        )
+    }
+
+
 def achieved_competencies(organization: Organization, *, day: datetime.date) -> list[dict]:
     """The competencies the organization holds at silver or gold (effective) on `day`, in catalog order.
 
-    The dashboard needs only their names: the engine's own catalog snapshot
-    gives them, so this costs no query beyond one evaluation.
+    The dashboard needs only their names and levels: from the stored
+    statuses when they are current (`current_levels`: one query), else one
+    live evaluation; the same either way.
     """
     catalog = catalog_snapshot()
-    results = evaluate(organization_ids=[organization.pk], day=day, catalog=catalog)
+    results = current_levels(organization, day=day)
+    if results is None:
+        results = evaluate(organization_ids=[organization.pk], day=day, catalog=catalog)
     rows = [{"competency": spec, "result": results.get((organization.pk, spec.id))} for spec in catalog.competencies]
     return [row for row in rows if row["result"] is not None and row["result"].effective_level != Level.NONE]
 

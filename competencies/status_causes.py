@@ -1,7 +1,7 @@
 """Why a stored level changed: the cause `statuses.statuses_refresh` records when its caller names none.
 
-Simple and honest: look for the events dated between the stored status
-(`as_of`) and the day evaluated that could explain the change, in a fixed
+Simple and honest: look for the events dated between the last evaluation
+(the organization's marker, `Organization.statuses_as_of`) and the day evaluated that could explain the change, in a fixed
 order, store what was found as the cause's parameters (`causes.py`), and
 say so (`other`) when nothing does:
 
@@ -45,10 +45,10 @@ Found = tuple[str, dict]  # a cause code and its parameters
 
 
 class StoredStatus(NamedTuple):
-    """A `CompetencyStatus` as stored before the evaluation that may change it."""
+    """A `CompetencyStatus` as stored before the evaluation that may change it (`pk` None: no row, level none)."""
 
-    pk: int
-    as_of: datetime.date
+    pk: int | None
+    as_of: datetime.date  # the organization's marker: the day the stored status was evaluated as of
     evaluated_level: str
     effective_level: str
     override_id: int | None

@@ -9,8 +9,8 @@ re-evaluation of the organizations it touched once it commits
 
 import datetime
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import hooks
 from .batch import collector_paused
 from .causes import cause_params_of
+from .dates import ONE_DAY
 from .engine import batched, evaluate
 from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
@@ -36,10 +37,9 @@ class RefreshResult:
 
     organizations: int = 0  # organizations evaluated
     created: int = 0  # statuses stored for the first time
-    updated: int = 0  # statuses whose level, override or progress changed
-    moved_on: int = 0  # statuses whose only change is the day they are as of
-    unchanged: int = 0
-    skipped: int = 0  # statuses already stored as of a later day: left as they are
+    updated: int = 0  # statuses whose level, override or summary changed
+    unchanged: int = 0  # organization × competency pairs evaluated that needed no write
+    skipped: int = 0  # organizations already evaluated as of a later day: left as they are
     changes: int = 0  # history rows written
 
 
@@ -50,29 +50,30 @@ def statuses_refresh(
     cause: str | None = None,
     cause_params: dict | None = None,
 ) -> RefreshResult:
-    """Re-evaluate organizations as of `day`, store their status, record every change of level.
+    """Re-evaluate organizations as of `day`, store what changed, record every change of level.
 
     Every change of evaluated or effective level is recorded with its day
     and cause; history is never rewritten (docs/design.md). Per batch of
     `settings.EVALUATION_BATCH_SIZE` organizations, in one transaction:
-    evaluate set-based, upsert one `CompetencyStatus` per organization ×
-    competency (new and changed ones in one INSERT … ON CONFLICT UPDATE,
-    those whose only change is the day in one UPDATE, unchanged ones
-    untouched) and append a `StatusChange` whenever the evaluated or
-    effective level differs from the stored one. The cause is `cause` (with
-    `cause_params`, see `causes.py`) when given, else inferred by comparing
-    with the stored state (`status_causes.infer_causes`). A first evaluation
-    at level none writes no history.
+    evaluate set-based, compare with the stored statuses (`_differences`:
+    in the database on PostgreSQL), write only the statuses that differ
+    (one INSERT … ON CONFLICT UPDATE), append a `StatusChange` whenever the
+    evaluated or effective level moved, and move the organizations' marker
+    (`Organization.statuses_as_of`) on to `day`. A pair that has never had a
+    level has no row: a missing status is level none (docs/rules.md). The
+    cause is `cause` (with `cause_params`, see `causes.py`) when given, else
+    inferred from what happened since the marker
+    (`status_causes.infer_causes`). A first evaluation at level none writes
+    no history.
 
-    Idempotent: a second run for the same day writes nothing. A status
-    already stored as of a LATER day is left as it is: an older evaluation
-    (a re-evaluation queued for a back-dated change, `run_nightly --date`
-    for a past day) never replaces a newer one.
+    Idempotent: a second run for the same day writes nothing. An
+    organization already evaluated as of a LATER day is left as it is: an
+    older evaluation (a re-evaluation queued for a back-dated change,
+    `run_nightly --date` for a past day) never replaces a newer one.
 
-    Cost (docs/performance.md): on PostgreSQL each kind of write is one
-    statement per batch whatever its size (the columns go as arrays), and
-    most of a first run is PostgreSQL inserting rows and checking their
-    foreign keys; a later day, rewriting every row's `as_of`.
+    Cost (docs/performance.md): rows written in proportion to the changes,
+    each kind of write one statement per batch, plus one UPDATE of the
+    batch's markers.
     """
     if cause is not None and cause not in StatusChange.Cause.values:
         raise ValueError(f"unknown cause {cause!r}")
@@ -101,113 +102,178 @@ class _Row(NamedTuple):
     details: dict  # the summary; rows sharing one share the object, so its JSON is made once
 
 
-@dataclass
-class _Writes:
-    """What one batch writes: statuses to upsert, statuses whose day moves on, changes of level."""
-
-    upserts: list[_Row] = field(default_factory=list)
-    created: int = 0
-    moved_on: list[int] = field(default_factory=list)  # status ids
-    changed: list[tuple[CompetencyResult, StoredStatus | None]] = field(default_factory=list)
+def _row(evaluation: CompetencyResult, summary: dict) -> _Row:
+    override_id = evaluation.override.id if evaluation.override else None
+    return _Row(
+        evaluation.organization_id, evaluation.competency_id, evaluation.evaluated_level, evaluation.effective_level,
+        override_id, summary,
+    )
 
 
 def _refresh_batch(
     batch: list[int], *, day: datetime.date, catalog: CatalogSnapshot, given: tuple[str, dict] | None, result: RefreshResult
 ) -> None:
     # Lock the batch's organizations (in id order, so batches never deadlock): a nightly batch and an
-    # on-commit re-evaluation of the same organization queue instead of both inserting its statuses.
-    locked = list(
-        Organization.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", flat=True)
+    # on-commit re-evaluation of the same organization queue instead of both writing its statuses.
+    markers = dict(
+        Organization.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", "statuses_as_of")
     )
-    evaluations = evaluate(organization_ids=locked, day=day, catalog=catalog)
-    stored = _stored_statuses(locked, batch)
-    result.organizations += len(locked)
-    writes = _compare(evaluations, stored, day=day, result=result)
-    history = _status_changes(writes.changed, day=day, catalog=catalog, given=given)
+    due = [pk for pk, marker in markers.items() if marker is None or marker <= day]
+    result.skipped += len(markers) - len(due)
+    if not due:
+        return
+    evaluations = evaluate(organization_ids=due, day=day, catalog=catalog)
+    summaries = _Summaries()
+    differing = _differences(evaluations, {pk: markers[pk] for pk in due}, summaries)
+    upserts, changed = [], []
+    for key, old in differing:
+        evaluation = evaluations[key]
+        upserts.append(_row(evaluation, summaries.of(evaluation)))
+        if old is None or (old.evaluated_level, old.effective_level) != (
+            evaluation.evaluated_level, evaluation.effective_level
+        ):
+            # A first evaluation at none is no news: `_differences` never returns one.
+            changed.append((evaluation, old))
+    history = _status_changes(changed, day=day, catalog=catalog, given=given)
+    moved = [pk for pk in due if markers[pk] != day]
     if connection.vendor == "postgresql":
-        _write_postgresql(writes.upserts, writes.moved_on, history, day=day)
+        _write_postgresql(upserts, history)
     else:
-        _write_portable(writes.upserts, writes.moved_on, history, day=day)
-    result.created += writes.created
-    result.updated += len(writes.upserts) - writes.created
-    result.moved_on += len(writes.moved_on)
+        _write_portable(upserts, history)
+    if moved:
+        Organization.objects.filter(pk__in=moved).update(statuses_as_of=day)
+    result.organizations += len(due)
+    result.created += sum(1 for _key, old in differing if old is None or old.pk is None)
+    result.updated += sum(1 for _key, old in differing if old is not None and old.pk is not None)
+    result.unchanged += len(evaluations) - len(differing)
     result.changes += len(history)
 
 
-def _stored_statuses(locked: list[int], batch: list[int]) -> dict[tuple[int, int], StoredStatus]:
-    """The batch's stored statuses by (organization id, competency id): one read."""
-    # The stored details as text, parsed once per distinct text: most statuses share a handful.
+class _Summaries:
+    """Per distinct set of options, worked out once: results without details share their options between
+    organizations with the same figures (`batch.py`). A result's summary (what a status stores) and the ids
+    of its options met, as JSON (what a comparison with the stored status reads of it)."""
+
+    def __init__(self):
+        self._made: dict[int, dict] = {}
+        self._met: dict[int, str] = {}
+
+    def of(self, evaluation: CompetencyResult) -> dict:
+        summary = self._made.get(id(evaluation.options))
+        if summary is None:
+            summary = self._made[id(evaluation.options)] = evaluation.summary()
+        return summary
+
+    def met(self, evaluation: CompetencyResult) -> str:
+        met = self._met.get(id(evaluation.options))
+        if met is None:
+            met = self._met[id(evaluation.options)] = json.dumps([o.option_id for o in evaluation.options if o.met])
+        return met
+
+
+def _has_a_level(evaluation: CompetencyResult) -> bool:
+    return evaluation.evaluated_level != Level.NONE or evaluation.effective_level != Level.NONE
+
+
+def _differences(
+    evaluations: dict[tuple[int, int], CompetencyResult], markers: dict[int, datetime.date | None], summaries: _Summaries
+) -> list[tuple[tuple[int, int], StoredStatus | None]]:
+    """The pairs whose stored status differs from the evaluation, each with what was stored.
+
+    A pair with a level differs when it has no row, or its row's levels,
+    override or options met differ (the progress alone moving writes
+    nothing: only a lost level reads the stored summary, for the options it
+    stood on); a pair at level none differs when its row still holds a level
+    or an override. What was stored is None for an organization never
+    evaluated, and level none without a row (`pk` None) for a pair that has
+    never had one; `as_of` is the marker.
+    """
+    if connection.vendor == "postgresql":
+        found = _differences_postgresql(evaluations, markers, summaries)
+    else:
+        found = _differences_portable(evaluations, markers, summaries)
+    differing = []
+    for key, stored in found:
+        marker = markers[key[0]]
+        if stored is None:
+            old = None if marker is None else StoredStatus(None, marker, Level.NONE, Level.NONE, None, {})
+        else:
+            old = stored._replace(as_of=marker)
+        differing.append((key, old))
+    return differing
+
+
+def _stored_rows(cursor_rows: Iterable[tuple]) -> Iterator[tuple[tuple[int, int], StoredStatus]]:
+    """(key, StoredStatus) from rows of (organization id, competency id, pk, evaluated, effective, override id,
+    details as text); each distinct text parsed once: most statuses share a handful."""
     parsed: dict[str, dict] = {}
-    stored = {}
-    for pk, org_id, competency_id, as_of, evaluated, effective, override_id, text in (
-        # The range says the same as the list, in words the planner reads even before the table has
-        # statistics (the first nightly run fills it): an index scan, not a scan of every status.
-        CompetencyStatus.objects.filter(
-            organization_id__in=locked, organization_id__gte=batch[0], organization_id__lte=batch[-1]
-        )
-        .order_by()
-        .values_list(
-            "pk",
-            "organization_id",
-            "competency_id",
-            "as_of",
-            "evaluated_level",
-            "effective_level",
-            "override_id",
-            Cast("details", TextField()),
-        )
-    ):
+    for org_id, competency_id, pk, evaluated, effective, override_id, text in cursor_rows:
         details = parsed.get(text)
         if details is None:
-            details = parsed[text] = json.loads(text)
-        stored[(org_id, competency_id)] = StoredStatus(pk, as_of, evaluated, effective, override_id, details)
-    return stored
+            details = parsed[text] = json.loads(text) if text else {}
+        yield (org_id, competency_id), StoredStatus(pk, None, evaluated, effective, override_id, details)
 
 
-def _compare(
-    evaluations: dict[tuple[int, int], CompetencyResult],
-    stored: dict[tuple[int, int], StoredStatus],
-    *,
-    day: datetime.date,
-    result: RefreshResult,
-) -> _Writes:
-    """What differs between the evaluations and the stored statuses, as writes."""
-    writes = _Writes()
-    # Results without details share their options between organizations with the same figures
-    # (`evaluation.py`): the summary, its JSON and whether it equals a stored one are worked out once.
-    summaries: dict[int, dict] = {}
-    same: dict[tuple[int, int], bool] = {}
+def _differences_portable(
+    evaluations: dict[tuple[int, int], CompetencyResult], markers: dict[int, datetime.date | None], summaries: _Summaries
+) -> list[tuple[tuple[int, int], StoredStatus | None]]:
+    """`_differences` in Python: the batch's stored statuses in one read, compared one by one."""
+    ids = sorted(markers)
+    stored = dict(_stored_rows(
+        CompetencyStatus.objects.filter(organization_id__in=ids, organization_id__gte=ids[0], organization_id__lte=ids[-1])
+        .order_by()
+        .values_list(
+            "organization_id", "competency_id", "pk", "evaluated_level", "effective_level", "override_id",
+            Cast("details", TextField()),
+        )
+    ))
+    found = []
     for key, evaluation in evaluations.items():
-        options_id = id(evaluation.options)
-        summary = summaries.get(options_id)
-        if summary is None:
-            summary = summaries[options_id] = evaluation.summary()
-        override_id = evaluation.override.id if evaluation.override else None
-        levels = (evaluation.evaluated_level, evaluation.effective_level)
         old = stored.get(key)
-        if old is None:
-            writes.upserts.append(_Row(*key, *levels, override_id, summary))
-            writes.created += 1
-            # 100,000 organizations × 40 competencies at none would flood the history: only levels are news.
-            if levels != (Level.NONE, Level.NONE):
-                writes.changed.append((evaluation, None))
-            continue
-        if old.as_of > day:
-            result.skipped += 1
-            continue
-        if (old.evaluated_level, old.effective_level) != levels:
-            writes.changed.append((evaluation, old))
-        pair = (id(old.details), options_id)
-        details_same = same.get(pair)
-        if details_same is None:
-            details_same = same[pair] = old.details == summary
-        if (old.evaluated_level, old.effective_level, old.override_id) != (*levels, override_id) or not details_same:
-            writes.upserts.append(_Row(*key, *levels, override_id, summary))
-        elif old.as_of != day:
-            writes.moved_on.append(old.pk)
-        else:
-            result.unchanged += 1
-    return writes
+        levels = _row(evaluation, {})[2:5]
+        if not _has_a_level(evaluation):
+            if old is not None and (old.evaluated_level, old.effective_level, old.override_id) != levels:
+                found.append((key, old))
+        elif old is None or (old.evaluated_level, old.effective_level, old.override_id) != levels or (
+            [o.get("id") for o in old.details.get("options", []) if o.get("met")] != json.loads(summaries.met(evaluation))
+        ):
+            found.append((key, old))
+    return found
+
+
+def _differences_postgresql(
+    evaluations: dict[tuple[int, int], CompetencyResult], markers: dict[int, datetime.date | None], summaries: _Summaries
+) -> list[tuple[tuple[int, int], StoredStatus | None]]:
+    """`_differences` in one statement: the evaluations with a level go as arrays (`unnest`), the batch's stored
+    statuses are read by organization id, and one hash join of the two keeps the pairs that differ."""
+    rows = [(*_row(e, {})[:5], summaries.met(e)) for e in evaluations.values() if _has_a_level(e)]
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in _Row._fields]
+    ids = sorted(markers)
+    status = CompetencyStatus._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH n AS (
+                    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[])
+                        AS t(organization_id, competency_id, evaluated_level, effective_level, override_id, met)
+                ), s AS (
+                    SELECT id, organization_id, competency_id, evaluated_level, effective_level, override_id, details
+                    FROM {status} WHERE organization_id = ANY(%s::bigint[]) AND organization_id BETWEEN %s AND %s
+                )
+                SELECT COALESCE(n.organization_id, s.organization_id), COALESCE(n.competency_id, s.competency_id),
+                       s.id, s.evaluated_level, s.effective_level, s.override_id, s.details::text
+                FROM n FULL JOIN s ON s.organization_id = n.organization_id AND s.competency_id = n.competency_id
+                WHERE CASE WHEN n.organization_id IS NULL
+                    THEN s.evaluated_level <> 'none' OR s.effective_level <> 'none' OR s.override_id IS NOT NULL
+                    ELSE s.id IS NULL
+                      OR (s.evaluated_level, s.effective_level, s.override_id)
+                         IS DISTINCT FROM (n.evaluated_level, n.effective_level, n.override_id)
+                      OR jsonb_path_query_array(s.details, '$.options[*] ? (@.met == true).id') <> n.met
+                END""",
+            [*map(_pg_array, columns), _pg_array(ids), ids[0], ids[-1]],
+        )
+        fetched = cursor.fetchall()
+    new = [((row[0], row[1]), None) for row in fetched if row[2] is None]
+    return new + list(_stored_rows(row for row in fetched if row[2] is not None))
 
 
 # A history row as `_status_changes` makes it: `StatusChange`'s columns in this order.
@@ -248,7 +314,7 @@ def _status_changes(
     return rows
 
 
-def _write_portable(upserts: list[_Row], moved_on: list[int], history: list[tuple], *, day: datetime.date) -> None:
+def _write_portable(upserts: list[_Row], history: list[tuple]) -> None:
     # One upsert (INSERT … ON CONFLICT DO UPDATE) for new and changed statuses: Django's bulk_update
     # builds a CASE per row and costs more Python than the evaluation itself.
     CompetencyStatus.objects.bulk_create(
@@ -256,7 +322,6 @@ def _write_portable(upserts: list[_Row], moved_on: list[int], history: list[tupl
             CompetencyStatus(
                 organization_id=r.organization_id,
                 competency_id=r.competency_id,
-                as_of=day,
                 evaluated_level=r.evaluated_level,
                 effective_level=r.effective_level,
                 override_id=r.override_id,
@@ -267,10 +332,8 @@ def _write_portable(upserts: list[_Row], moved_on: list[int], history: list[tupl
         batch_size=1000,
         update_conflicts=True,
         unique_fields=["organization", "competency"],
-        update_fields=["as_of", "evaluated_level", "effective_level", "override", "details"],
+        update_fields=["evaluated_level", "effective_level", "override", "details"],
     )
-    for chunk in batched(moved_on, 5000):  # one UPDATE per chunk: SQLite caps the parameters of a query
-        CompetencyStatus.objects.filter(pk__in=chunk).update(as_of=day)
     StatusChange.objects.bulk_create([StatusChange(**dict(zip(_HISTORY_COLUMNS, row))) for row in history], batch_size=1000)
 
 
@@ -286,7 +349,7 @@ def _json_texts(values: Iterable[dict]) -> list[str]:
     return out
 
 
-def _write_postgresql(upserts: list[_Row], moved_on: list[int], history: list[tuple], *, day: datetime.date) -> None:
+def _write_postgresql(upserts: list[_Row], history: list[tuple]) -> None:
     """The same writes as `_write_portable`, one statement each whatever the batch's size: each column
     goes as one array (`unnest`), so a batch of 40,000 statuses costs no Python per row beyond its text."""
     status = CompetencyStatus._meta.db_table
@@ -296,18 +359,16 @@ def _write_postgresql(upserts: list[_Row], moved_on: list[int], history: list[tu
             columns[-1] = _json_texts(columns[-1])
             cursor.execute(
                 f"""INSERT INTO {status}
-                        (organization_id, competency_id, as_of, evaluated_level, effective_level, override_id, details)
-                    SELECT o, c, %s, e, f, v, d::jsonb
+                        (organization_id, competency_id, evaluated_level, effective_level, override_id, details)
+                    SELECT o, c, e, f, v, d::jsonb
                     FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[])
                          AS t(o, c, e, f, v, d)
                     ON CONFLICT (organization_id, competency_id) DO UPDATE SET
-                        as_of = EXCLUDED.as_of, evaluated_level = EXCLUDED.evaluated_level,
+                        evaluated_level = EXCLUDED.evaluated_level,
                         effective_level = EXCLUDED.effective_level, override_id = EXCLUDED.override_id,
                         details = EXCLUDED.details""",
-                [day, *map(_pg_array, columns)],
+                list(map(_pg_array, columns)),
             )
-        if moved_on:
-            cursor.execute(f"UPDATE {status} SET as_of = %s WHERE id = ANY(%s::bigint[])", [day, _pg_array(moved_on)])
         if history:
             columns = list(zip(*history))
             columns[-1] = _json_texts(columns[-1])
@@ -361,15 +422,31 @@ def reevaluate_on_commit(
     hiccup never fails a change that is already committed (the nightly run
     catches up). The layer above re-evaluates and refreshes notifications.
     `cause_params` travel through the broker: JSON only (ids, ISO days, strings).
+
+    As it commits, the organizations' marker goes back to the day before
+    `day` where it was later (`markers_moved_back`): their stored statuses
+    no longer say how things stand from `day` on, so the pages evaluate
+    live until the re-evaluation has stored the change.
     """
     ids = None if organization_ids is None else sorted({int(i) for i in organization_ids})
     if ids == []:
         return
     params = dict(cause_params or {})
-    transaction.on_commit(
-        lambda: hooks.reevaluation_requested.send(organization_ids=ids, day=day, cause=cause, cause_params=params),
-        robust=True,
-    )
+
+    def announce():
+        markers_moved_back(organization_ids=ids, day=day)
+        hooks.reevaluation_requested.send(organization_ids=ids, day=day, cause=cause, cause_params=params)
+
+    transaction.on_commit(announce, robust=True)
+
+
+def markers_moved_back(*, organization_ids: list[int] | None, day: datetime.date) -> int:
+    """A change from `day` on: the organizations (None: every one) evaluated as of `day` or later are marked as
+    evaluated as of the day before, so that what is stored is not taken for current (one UPDATE)."""
+    organizations = Organization.objects.filter(statuses_as_of__gte=day)
+    if organization_ids is not None:
+        organizations = organizations.filter(pk__in=organization_ids)
+    return organizations.update(statuses_as_of=day - ONE_DAY)
 
 
 # What a catalog load changes that can move a level (plans and benefits cannot).

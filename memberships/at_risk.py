@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.utils import translation
 
 from competencies.engine import batched, evaluate
-from competencies.models import LEVEL_RANK, Competency, CompetencyStatus, Level, Organization, StatusChange
+from competencies.models import LEVEL_RANK, Competency, Level, Organization, StatusChange
 from competencies.snapshot import catalog_snapshot
 
 from .displayed import levels_reached_in_terms
@@ -118,23 +118,13 @@ def at_risk_flags(*, organization_ids: Iterable[int], day: datetime.date) -> set
 
 
 def _evaluated_as_of(organization_ids: list[int], day: datetime.date) -> set[int]:
-    """Organizations whose stored status is as of D or later: their history up to D is complete.
+    """Organizations evaluated as of D or later (their marker, `statuses_as_of`): their history up to D is complete.
 
     A notification is never raised or cleared from a stale status: an
     organization whose batch has not run (or failed) waits for it.
     """
-    ids = list(organization_ids)
-    if not ids:
-        return set()
     return set(
-        # The range says the same as the list, in words the planner reads even when its statistics are
-        # stale: without it PostgreSQL may scan every status (12 s a batch at 100,000 organizations).
-        CompetencyStatus.objects.filter(
-            organization_id__in=ids, organization_id__gte=min(ids), organization_id__lte=max(ids), as_of__gte=day
-        )
-        .order_by()
-        .values_list("organization_id", flat=True)
-        .distinct()
+        Organization.objects.filter(pk__in=list(organization_ids), statuses_as_of__gte=day).values_list("pk", flat=True)
     )
 
 

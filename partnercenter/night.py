@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import Q
 
 from competencies.forecast import forecast_refresh
-from competencies.models import Competency, CompetencyStatus, Organization
+from competencies.models import Organization
 from competencies.overrides import overrides_expire
 from competencies.statuses import RefreshResult, statuses_refresh
 from memberships.at_risk import at_risk_refresh
@@ -235,18 +236,14 @@ def range_ids(*, first_id: int, last_id: int | None) -> list[int]:
 
 
 def organizations_not_evaluated(*, day: datetime.date) -> set[int]:
-    """Organizations whose stored statuses are not all as of `day` (or later): their step 2 has not run.
+    """Organizations not evaluated as of `day` (or later): their step 2 has not run.
 
-    One with no status at all counts too, once the catalog has competencies
-    (evaluation stores a status for every organization × competency). Two
-    queries.
+    Each organization's marker (`statuses_as_of`) says how far evaluation
+    has got for all its statuses at once: one query.
     """
-    stale = set(
-        CompetencyStatus.objects.filter(as_of__lt=day).order_by().values_list("organization_id", flat=True).distinct()
+    return set(
+        Organization.objects.filter(Q(statuses_as_of__isnull=True) | Q(statuses_as_of__lt=day)).values_list("pk", flat=True)
     )
-    if Competency.objects.exists():
-        stale |= set(Organization.objects.filter(statuses__isnull=True).values_list("pk", flat=True))
-    return stale
 
 
 def ranges_holding(ids: set[int], ranges: list[Range]) -> set[Range]:

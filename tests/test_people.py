@@ -42,7 +42,9 @@ def jane(other_org, cloud):
 
 
 def effective(org, competency):
-    return CompetencyStatus.objects.get(organization=org, competency=competency).effective_level
+    """The stored effective level; a pair that has never had a level has no status: none."""
+    stored = CompetencyStatus.objects.filter(organization=org, competency=competency)
+    return stored.values_list("effective_level", flat=True).first() or "none"
 
 
 # --- Services -------------------------------------------------------------------

@@ -8,7 +8,7 @@ from django.utils import translation
 
 from competencies.associations import association_end, association_start
 from competencies.causes import cause_words
-from competencies.models import Association, CompetencyStatus, Credential, Override, StatusChange
+from competencies.models import Association, CompetencyStatus, Credential, Organization, Override, StatusChange
 from competencies.statuses import statuses_refresh
 from partnercenter.tasks import reevaluate_organizations
 
@@ -59,7 +59,7 @@ def test_it_stores_one_status_per_organization_and_competency_with_the_summary(c
     consumption = build_competency("consumption", silver=[[CONSUMPTION]])
     certified_employee(org, "70-533")
     result = refresh(org, D)
-    assert (result.organizations, result.created, result.changes) == (1, 2, 1)
+    assert (result.organizations, result.created, result.changes) == (1, 1, 1)
     stored = status(org, cloud)
     assert (stored.as_of, stored.evaluated_level, stored.effective_level) == (D, "silver", "silver")
     silver, gold = cloud.options.order_by("-level")
@@ -71,7 +71,9 @@ def test_it_stores_one_status_per_organization_and_competency_with_the_summary(c
             {"id": gold.pk, "level": "gold", "met": False, "progress": 0.5},
         ],
     }
-    assert status(org, consumption).evaluated_level == "none"
+    assert not CompetencyStatus.objects.filter(competency=consumption).exists()  # never had a level: no row
+    org.refresh_from_db()
+    assert org.statuses_as_of == D
 
 
 def test_a_first_evaluation_above_none_is_recorded(cloud, org):
@@ -80,10 +82,26 @@ def test_a_first_evaluation_above_none_is_recorded(cloud, org):
     assert changes(org, cloud) == [(D, "none", "silver", "none", "silver", "first_evaluation", {})]
 
 
-def test_a_first_evaluation_at_none_writes_no_history(cloud, org):
+def test_a_first_evaluation_at_none_writes_no_history_and_no_status(cloud, org):
+    result = refresh(org, D)
+    assert (result.organizations, result.created, result.unchanged) == (1, 0, 1)
+    assert (CompetencyStatus.objects.count(), StatusChange.objects.count()) == (0, 0)
+    org.refresh_from_db()
+    assert org.statuses_as_of == D  # evaluated all the same: the marker says so
+
+
+def test_a_level_lost_keeps_its_row_at_none_and_a_level_regained_is_a_change_not_a_first_evaluation(cloud, org):
+    jane = certified_employee(org, "70-533", name="Jane Doe", starts_on=D - 100 * DAY)
+    refresh(org, D - DAY)
+    jane.associations.update(ends_on=D)
     refresh(org, D)
-    assert status(org, cloud).evaluated_level == "none"
-    assert StatusChange.objects.count() == 0
+    assert (status(org, cloud).evaluated_level, status(org, cloud).as_of) == ("none", D)
+    certified_employee(org, "70-535", name="John Roe", starts_on=D + DAY)
+    refresh(org, D + DAY)
+    assert [c[1:3] + c[5:6] for c in changes(org, cloud)] == [
+        ("none", "silver", "first_evaluation"), ("silver", "none", "association_ended"),
+        ("none", "silver", "association_started"),
+    ]
 
 
 def test_re_evaluating_the_same_day_writes_nothing(cloud, org):
@@ -93,24 +111,35 @@ def test_re_evaluating_the_same_day_writes_nothing(cloud, org):
         result = refresh(org, D)
     writes = [q["sql"] for q in ctx.captured_queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
     assert writes == []
-    assert (result.created, result.updated, result.moved_on, result.unchanged, result.changes) == (0, 0, 0, 1, 0)
+    assert (result.created, result.updated, result.unchanged, result.changes) == (0, 0, 1, 0)
     assert StatusChange.objects.count() == 1
 
 
-def test_a_new_day_without_change_only_moves_the_day_on(cloud, org):
-    certified_employee(org, "70-533")
-    refresh(org, D)
-    result = refresh(org, D + DAY)
-    assert (result.updated, result.moved_on, result.changes) == (0, 1, 0)
+def test_a_new_day_without_change_writes_no_status_only_the_marker(cloud, org, settings):
+    settings.EVALUATION_BATCH_SIZE = 3
+    build_competency("consumption", silver=[[CONSUMPTION]])  # at none everywhere: no rows
+    orgs = [org, *(OrganizationFactory() for _ in range(6))]
+    for o in orgs[::2]:
+        certified_employee(o, "70-533")
+    statuses_refresh(organization_ids=[o.pk for o in orgs], day=D)
+    ids_before = set(CompetencyStatus.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as ctx:
+        result = statuses_refresh(organization_ids=[o.pk for o in orgs], day=D + DAY)
+    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    table = CompetencyStatus._meta.db_table
+    assert [w for w in writes if table in w or StatusChange._meta.db_table in w] == []
+    assert len(writes) == 3  # one UPDATE of the markers per batch
+    assert (result.organizations, result.created, result.updated, result.unchanged, result.changes) == (7, 0, 0, 14, 0)
+    assert set(CompetencyStatus.objects.values_list("pk", flat=True)) == ids_before
     assert status(org, cloud).as_of == D + DAY
-    assert StatusChange.objects.count() == 1
+    assert StatusChange.objects.count() == 4
 
 
 def test_a_status_stored_as_of_a_later_day_is_left_as_it_is(cloud, org):
     certified_employee(org, "70-533", starts_on=D)
     refresh(org, D)
     result = refresh(org, D - DAY)
-    assert result.skipped == 1
+    assert (result.skipped, result.organizations) == (1, 0)
     stored = status(org, cloud)
     assert (stored.as_of, stored.evaluated_level) == (D, "silver")
     assert StatusChange.objects.count() == 1
@@ -316,9 +345,9 @@ def test_it_evaluates_in_batches_with_the_same_outcome(cloud, settings):
         for _ in range(i % 3):
             certified_employee(o, "70-533")
     result = statuses_refresh(organization_ids=[o.pk for o in orgs], day=D)
-    assert (result.organizations, result.created) == (7, 7)
+    assert (result.organizations, result.created) == (7, 4)
     levels = dict(CompetencyStatus.objects.values_list("organization_id", "evaluated_level"))
-    assert [levels[o.pk] for o in orgs] == ["none", "silver", "gold"] * 2 + ["none"]
+    assert [levels.get(o.pk, "none") for o in orgs] == ["none", "silver", "gold"] * 2 + ["none"]
     assert StatusChange.objects.filter(cause="first_evaluation").count() == 4
 
 
@@ -404,3 +433,36 @@ def test_the_task_takes_ids_an_iso_day_and_the_cause_as_json(cloud, org):
     reevaluate_organizations.delay([org.pk], D.isoformat(), "association_started", params)
     assert status(org, cloud).as_of == D
     assert changes(org, cloud)[-1][5:] == ("association_started", params)
+
+
+def test_a_whole_night_with_no_change_writes_no_status_row(cloud, settings):
+    from partnercenter import night as nightly
+
+    settings.EVALUATION_BATCH_SIZE = 2
+    orgs = [OrganizationFactory() for _ in range(5)]
+    for o in orgs[1:]:
+        certified_employee(o, "70-533", starts_on=D - 100 * DAY)
+    nightly.run_nightly(day=D)
+    with CaptureQueriesContext(connection) as ctx:
+        report = nightly.run_nightly(day=D + DAY)
+    tables = (CompetencyStatus._meta.db_table, StatusChange._meta.db_table)
+    written = [q["sql"] for q in ctx.captured_queries
+               if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE") and any(t in q["sql"] for t in tables)]
+    assert written == []
+    assert (report.refresh.organizations, report.refresh.created, report.refresh.updated) == (5, 0, 0)
+    assert set(Organization.objects.values_list("statuses_as_of", flat=True)) == {D + DAY}
+
+
+def test_progress_alone_writes_nothing_but_a_change_of_the_options_met_rewrites_the_summary(org):
+    data = build_competency("data-platform", silver=[[people(1, any_of=["70-533"])], [people(2, any_of=["70-764"])]])
+    certified_employee(org, "70-533", starts_on=D - 100 * DAY)
+    refresh(org, D)
+    first, second = data.options.order_by("position")
+    certified_employee(org, "70-764", starts_on=D + DAY)  # the second option half way: progress only
+    result = refresh(org, D + DAY)
+    assert (result.updated, result.unchanged, result.changes) == (0, 1, 0)
+    assert [o["progress"] for o in status(org, data).details["options"]] == [1.0, 0.0]  # the last write's summary
+    certified_employee(org, "70-764", starts_on=D + 2 * DAY)  # the second option met too: same level
+    result = refresh(org, D + 2 * DAY)
+    assert (result.updated, result.changes) == (1, 0)
+    assert [(o["id"], o["met"]) for o in status(org, data).details["options"]] == [(first.pk, True), (second.pk, True)]

@@ -65,14 +65,11 @@ def achievements_as_of(
     slugs = {c.id: c.slug for c in catalog.competencies}
     position = {c.id: i for i, c in enumerate(catalog.competencies)}
 
-    stored_orgs = set(
-        CompetencyStatus.objects.filter(as_of=day, organization_id__in=orgs.values("pk"))
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
+    # Evaluated as of the day: their stored statuses say it (a missing one is level none); the others live.
+    stored_orgs = set(orgs.filter(statuses_as_of=day).values_list("pk", flat=True))
     levels: dict[tuple[int, int], tuple[str, str, datetime.date | None]] = {}
     for org_id, competency_id, evaluated, effective, expires_on in (
-        CompetencyStatus.objects.filter(as_of=day, organization_id__in=orgs.values("pk"))
+        CompetencyStatus.objects.filter(organization__statuses_as_of=day, organization_id__in=orgs.values("pk"))
         .filter(~Q(evaluated_level=Level.NONE) | ~Q(effective_level=Level.NONE))
         .values_list("organization_id", "competency_id", "evaluated_level", "effective_level", "override__expires_on")
         .iterator()
@@ -146,7 +143,7 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"--date must be YYYY-MM-DD, not {date!r}") from exc
         else:
-            day = CompetencyStatus.objects.aggregate(day=Max("as_of"))["day"]
+            day = Organization.objects.aggregate(day=Max("statuses_as_of"))["day"]
             if day is None:
                 raise CommandError("no evaluation is stored yet: pass --date YYYY-MM-DD")
         organization_ids = None
