@@ -66,14 +66,17 @@ class _Phases(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run(*, orgs: int, seed: int, use_database, loaded_levels=None, out=print) -> dict:
-    """Import `orgs` organizations' generated activity on the import database; print the figure."""
+def run(*, orgs: int, seed: int, use_database, database: str | None = None, loaded_levels=None, out=print) -> dict:
+    """Import `orgs` organizations' generated activity on the import database; print the figure.
+
+    The import database is `pc_bench_import_<orgs>` unless `database` names another.
+    """
     files = data_files(orgs=orgs, seed=seed)
     activity = files / "activity.jsonl"
     parses = [parse_only(activity) for _ in range(3)]
     parse_seconds, records = min(parses)
 
-    use_database(f"pc_bench_import_{orgs}")
+    use_database(database or f"pc_bench_import_{orgs}")
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(load.EMPTIED)} RESTART IDENTITY CASCADE")
     load_catalog_file(files / "catalog.yaml")
