@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
     parser.add_argument("--batch-size", type=int, default=None, help="organizations per evaluation batch "
                         "(default: EVALUATION_BATCH_SIZE)")
-    parser.add_argument("--database", default=None, help="benchmark database name (default pc_bench_<orgs>)")
+    parser.add_argument("--database", default=None, help="benchmark database name (default pc_bench_<orgs>; "
+                        "the import figure's is then NAME_import, else pc_bench_import_<orgs>)")
     parser.add_argument("--reload", action="store_true", help="load the data again even if already there")
     parser.add_argument("--only", default="evaluation,nightly,pages,forecast,whatif,import",
                         help="comma-separated parts to run (default: evaluation,nightly,pages,forecast,whatif,"
@@ -184,7 +185,8 @@ def _bench(args) -> int:
     if import_orgs and "import" in parts:
         print()
         loaded = import_bench.levels_by_name(generate.DAY) if import_orgs == args.orgs else None
-        import_bench.run(orgs=import_orgs, seed=args.seed, use_database=use_database, loaded_levels=loaded)
+        import_bench.run(orgs=import_orgs, seed=args.seed, use_database=use_database, loaded_levels=loaded,
+                         database=f"{args.database}_import" if args.database else None)
     print()
     print(f"peak RSS of the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
           f"load average {_load_average()}")

@@ -100,6 +100,40 @@ def _constant(name: str):
     raise BadDocument(f"{name} is not a number this product reads")
 
 
+# Built once: `json.loads` with options builds a decoder per call. The fast one builds dicts in C and
+# keeps the last of two equal keys; the strict one sees every pair (`_pairs`).
+_FAST = json.JSONDecoder(parse_constant=_constant)
+_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+
+
+def _no_key_twice(text: str, document: Any) -> bool:
+    """Whether `document`, read from `text` keeping the last of two equal keys, certainly had none.
+
+    Every key is followed by one colon outside any string, so a text with as many colons as its one
+    object has keys gave no key twice; colons and brackets inside strings only send it to the strict reading.
+    """
+    braces = text.count("{")
+    if braces == 0:  # no object at all
+        return True
+    if braces == 1 and "[" not in text and type(document) is dict:  # one flat object: an activity record
+        return text.count(":") == len(document)
+    return text.count(":") == _keys(document)
+
+
+def _keys(document: Any) -> int:
+    """The keys of the document's one object, or -1 when objects nest (the colons then cannot tell)."""
+    if type(document) is dict:
+        keys, values = len(document), document.values()
+    elif type(document) is list:
+        keys, values = 0, document
+    else:
+        return 0
+    for value in values:
+        if type(value) is dict or (type(value) is list and any(type(item) in (dict, list) for item in value)):
+            return -1
+    return keys
+
+
 def strings(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     """(path, text) of every string of a parsed document, keys included; no recursion."""
     stack = [(path, node)]
@@ -123,13 +157,15 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 def loads(text: str) -> Any:
     """The JSON document in `text`, read strictly (the module's rules); `BadDocument` otherwise."""
-    if bad := not_utf8(text):
+    if not text.isascii() and (bad := not_utf8(text)):  # isascii: a flag CPython keeps on the string
         raise bad
     if (offset := _too_deep(text)) is not None:
         line, column = _position(text, offset)
         raise BadDocument(f"nested deeper than {MAX_DEPTH} levels", line=line, column=column)
     try:
-        document = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        document = _FAST.decode(text)
+        if not _no_key_twice(text, document):  # maybe a key given twice: read it again, seeing every pair
+            document = _STRICT.decode(text)
     except json.JSONDecodeError as exc:
         raise BadDocument(f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
     except BadDocument:

@@ -624,6 +624,10 @@ ISSUE_LINES = [
     (EMPLOYEE % ("[" * 100_000 + "]" * 100_000), f"nested deeper than {MAX_DEPTH} levels"),
     ('{"type": "employee", "email": "ana.silva@contoso.example", "email": "ben@contoso.example"}',
      "the key 'email' is given twice"),
+    ('{"type": "employee", "email": "ana.silva@contoso.example", "email" : "ben@contoso.example"}',
+     "the key 'email' is given twice"),
+    ('{"type": "employee", "name": "Ana: Silva", "email": "ana.silva@contoso.example", "email": "ben@contoso.example"}',
+     "the key 'email' is given twice"),
     ('{"type": "disassociation", "email": "ana.silva@contoso.example", "on": "2099-01-01"}', "is outside 1990-01-01"),
     ('{"type": "disassociation", "email": "ana.silva@contoso.example", "on": "9999-12-31"}', "is outside 1990-01-01"),
     ('{"type": "metric", "mpn_id": "1234567", "metric": "azure_consumption_usd", "period_end": "2026-07-31", '

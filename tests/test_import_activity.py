@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from competencies import models as cm
@@ -514,6 +514,76 @@ def test_an_organization_with_a_bad_admin_does_not_make_later_lines_bad(catalog)
     with pytest.raises(ImportFailed) as failure:
         import_activity(lines=jsonl({**CONTOSO, "admins": ["ghost@x.example"]}, metric(5)))
     assert failure.value.errors == [(1, "unknown employee 'ghost@x.example'")]
+
+
+def test_a_line_naming_what_neither_the_database_nor_an_earlier_line_holds_is_named_with_its_own_number(catalog):
+    # Emails, codes, MPN IDs and slugs are looked up all at once (joined to the file's keys, on PostgreSQL),
+    # yet each refusal names the line of its own record, and what a later line creates is unknown before it.
+    EmployeeFactory(email="ben@contoso.example")
+    OrganizationFactory(mpn_id="1234567")
+    lines = jsonl(
+        {"type": "credential", "email": "ben@contoso.example", "code": "AZ-900", "earned_on": "2026-01-02"},  # 1
+        {"type": "credential", "email": "ana@contoso.example", "code": "AZ-900", "earned_on": "2026-01-02"},  # 2
+        ANA,                                                                                                 # 3
+        {"type": "credential", "email": "ana@contoso.example", "code": "AZ-999", "earned_on": "2026-01-02"},  # 4
+        associate("2026-01-01", "7654321"),                                                                  # 5
+        FABRIKAM,                                                                                            # 6
+        associate("2026-01-01", "7654321", "ben@contoso.example"),                                           # 7
+        {**metric(5), "metric": "no_such_metric"},                                                           # 8
+        override("2026-01-01", competency="no-such-competency"),                                             # 9
+        {"type": "credential", "email": "cyd@contoso.example", "code": "70-533", "earned_on": "2026-01-02"},  # 10
+    )
+    before = counts()
+    with pytest.raises(ImportFailed) as failure:
+        import_activity(lines=lines, source="activity.jsonl")
+    assert failure.value.lines() == [
+        "activity.jsonl:2: unknown employee 'ana@contoso.example'",
+        "activity.jsonl:4: unknown credential code 'AZ-999'",
+        "activity.jsonl:5: unknown organization (mpn_id '7654321')",
+        "activity.jsonl:8: unknown metric 'no_such_metric'",
+        "activity.jsonl:9: unknown competency 'no-such-competency'",
+        "activity.jsonl:10: unknown employee 'cyd@contoso.example'",
+    ]
+    assert counts() == before
+
+
+@pytest.fixture
+def racing_metric_value(catalog, monkeypatch):
+    """Another process stores the file's metric value between the check and the write: the write of metric
+    values fails after employees, organizations, credentials and associations were copied."""
+    from competencies.activity.batch import Batch
+
+    org = OrganizationFactory(mpn_id="1234567")
+    load = Batch.load
+
+    def load_then_race(self, records):
+        load(self, records)
+        MetricValueFactory(organization=org, metric=cm.Metric.objects.get(), period_end=D(2026, 6, 30), value=1)
+
+    monkeypatch.setattr(Batch, "load", load_then_race)
+    return jsonl(ANA, FABRIKAM, associate("2026-01-01", "7654321"),
+                 {"type": "credential", "email": "ana@contoso.example", "code": "AZ-900", "earned_on": "2026-01-02"},
+                 metric(7))
+
+
+def test_a_write_failing_half_way_leaves_nothing_written(racing_metric_value):
+    before = counts()
+    with pytest.raises(IntegrityError):  # Django's, from COPY as from any statement
+        import_activity(lines=racing_metric_value)
+    assert counts() == {**before, "competencies.MetricValue": before["competencies.MetricValue"] + 1}
+    assert not cm.Employee.objects.filter(email="ana@contoso.example").exists()
+    assert cm.MetricValue.objects.get().value == 1
+
+
+def test_the_command_reports_a_write_failing_half_way_in_one_line(racing_metric_value, tmp_path):
+    path = tmp_path / "activity.jsonl"
+    path.write_text("\n".join(racing_metric_value) + "\n")
+    with pytest.raises(CommandError) as failure:
+        call_command("import_activity", str(path), stdout=io.StringIO())
+    message = str(failure.value)
+    assert message.startswith("import refused: the database changed during the import (")
+    assert message.endswith("), nothing written; run it again") and "\n" not in message
+    assert not cm.Employee.objects.filter(email="ana@contoso.example").exists()
 
 
 def test_the_database_rows_in_the_way_are_left_alone_on_failure(catalog):

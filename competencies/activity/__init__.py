@@ -4,14 +4,17 @@ Three passes over a file, whatever its size:
 
 1. **parse** every line and check its shape (`records`: a JSON object, a known
    `type`, the required fields, dates, numbers, levels, emails, MPN IDs);
-2. **replay**: load what the records refer to with a few `__in` queries per
-   kind (`batch`), then apply the records in file order over that in-memory
-   state (`replay`), so a record may refer to what an earlier line created
-   and the association rule of docs/design.md ("associating with
-   organization B on day D ends the association with A on day D") holds
-   exactly as `association_start` / `association_end` state it;
+2. **replay**: load what the records refer to with one query per kind,
+   joined to the file's keys staged with COPY (`batch`, `staging`), then
+   apply the records in file order over that in-memory state (`replay`): an
+   email, code or MPN ID neither stored nor created by an earlier line is
+   unknown on its own line, and the association rule of docs/design.md
+   ("associating with organization B on day D ends the association with A
+   on day D") holds exactly as `association_start` / `association_end`
+   state it;
 3. **write** (`writing`), only if no line was bad: everything in one
-   transaction, in bulk, a few statements per table.
+   transaction, COPY on PostgreSQL, a few statements per table; a failure
+   half-way (the database changed meanwhile) rolls all of it back.
 
 One bad line and nothing is written; every bad line is named with its reason.
 

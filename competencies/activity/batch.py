@@ -1,17 +1,18 @@
 """What one import works on: the database's rows its records refer to, and what the replay makes of them.
 
-The rows are loaded with a few `__in` queries per kind (chunks of `CHUNK` keys), whatever the number
-of records. Each object below is one row, existing (`pk`) or to be created (`pk is None`); the
+The rows are loaded with one query per kind joined to the file's keys (`staging`), whatever the
+number of records. Each object below is one row, existing (`pk`) or to be created (`pk is None`); the
 replay changes them in memory, the write step stores the difference.
 """
 
 from __future__ import annotations
 
 import datetime
-import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
+
+from django.db import transaction
 
 from competencies.models import (
     Association,
@@ -38,19 +39,13 @@ from .records import (
     RecordType,
     registered_types,
 )
-
-CHUNK = 5000  # keys per `__in` query
+from .staging import chunks, rows_among
 
 EMPLOYEE_FIELDS = ("name", "mcp_id")
 EMPLOYEE_DEFAULTS = ("", "")
 ORGANIZATION_FIELDS = ("name", "country", "market", "website", "description", "public_profile")
 ORGANIZATION_DEFAULTS = ("", "", Market.DEVELOPED.value, "", "", True)
 MARKET = ORGANIZATION_FIELDS.index("market")
-
-
-def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
-    for chunk in itertools.batched(values, size):
-        yield list(chunk)
 
 
 class Upserted:
@@ -114,8 +109,12 @@ class Batch:
         self.mpn_of: dict[int, str] = {}  # organization pk -> MPN ID, of the organizations loaded
 
     def load(self, records: Sequence[Record]) -> None:
-        """Load every row the records refer to: a few `__in` queries per kind of row."""
+        """Load every row the records refer to: a query per kind of row, joined to the keys staged."""
         wanted = _Wanted(records, self.registered)
+        with transaction.atomic():  # the staged keys live until it ends
+            self.load_wanted(wanted)
+
+    def load_wanted(self, wanted: _Wanted) -> None:
         self.load_employees(wanted.emails)
         self.load_organizations(wanted.mpn_ids)
         self.load_catalog(wanted)
@@ -133,71 +132,77 @@ class Batch:
         return [by_key[k].pk for k in keys if k in by_key]
 
     def load_employees(self, emails: set[str]) -> None:
-        for chunk in chunks(emails):
-            rows = (
-                Employee.objects.filter(email__in=chunk)  # stored canonical, as the records' emails are
-                .values_list("pk", "email", "is_staff", *EMPLOYEE_FIELDS)
-            )
-            for pk, email, is_staff, *values in rows:
-                self.employees[email] = Upserted(pk, tuple(values))
-                self.email_of[pk] = email
-                if is_staff:
-                    self.staff.add(email)
+        rows = rows_among(
+            emails,  # stored canonical, as the records' emails are
+            lambda keys: Employee.objects.filter(email__in=keys).values_list("pk", "email", "is_staff", *EMPLOYEE_FIELDS),
+        )
+        for pk, email, is_staff, *values in rows:
+            self.employees[email] = Upserted(pk, tuple(values))
+            self.email_of[pk] = email
+            if is_staff:
+                self.staff.add(email)
 
     def load_organizations(self, mpn_ids: set[str]) -> None:
-        for chunk in chunks(mpn_ids):
-            for pk, mpn_id, *values in Organization.objects.filter(mpn_id__in=chunk).values_list(
-                "pk", "mpn_id", *ORGANIZATION_FIELDS
-            ):
-                self.organizations[mpn_id] = Upserted(pk, tuple(values))
-                self.organization_ids[mpn_id] = pk
-                self.mpn_of[pk] = mpn_id
+        rows = rows_among(
+            mpn_ids,
+            lambda keys: Organization.objects.filter(mpn_id__in=keys).values_list("pk", "mpn_id", *ORGANIZATION_FIELDS),
+        )
+        for pk, mpn_id, *values in rows:
+            self.organizations[mpn_id] = Upserted(pk, tuple(values))
+            self.organization_ids[mpn_id] = pk
+            self.mpn_of[pk] = mpn_id
 
     def load_catalog(self, wanted: _Wanted) -> None:
         """The credentials, metrics and competencies the records name."""
-        for chunk in chunks(wanted.codes):
-            rows = Credential.objects.filter(code__in=chunk).values_list("pk", "code", "valid_days", "retired_on")
-            self.credentials.update((code, (pk, valid_days, retired_on)) for pk, code, valid_days, retired_on in rows)
-        for chunk in chunks(wanted.slugs):
-            self.metrics.update(Metric.objects.filter(slug__in=chunk).values_list("slug", "pk"))
-        for chunk in chunks(wanted.competency_slugs):
-            self.competencies.update(Competency.objects.filter(slug__in=chunk).values_list("slug", "pk"))
+        rows = rows_among(
+            wanted.codes,
+            lambda keys: Credential.objects.filter(code__in=keys).values_list("pk", "code", "valid_days", "retired_on"),
+        )
+        self.credentials.update((code, (pk, valid_days, retired_on)) for pk, code, valid_days, retired_on in rows)
+        self.metrics.update(rows_among(wanted.slugs, lambda keys: Metric.objects.filter(slug__in=keys).values_list("slug", "pk")))
+        self.competencies.update(
+            rows_among(wanted.competency_slugs, lambda keys: Competency.objects.filter(slug__in=keys).values_list("slug", "pk"))
+        )
 
     def load_admins(self, organization_ids: list[int]) -> None:
-        for chunk in chunks(organization_ids):
-            rows = Organization.admins.through.objects.filter(organization_id__in=chunk).values_list(
+        rows = rows_among(
+            organization_ids,
+            lambda keys: Organization.admins.through.objects.filter(organization_id__in=keys).values_list(
                 "organization_id", "employee_id"
-            )
-            self.admins.update((self.mpn_of[o], self.email_of[e]) for o, e in rows if e in self.email_of)
+            ),
+        )
+        self.admins.update((self.mpn_of[o], self.email_of[e]) for o, e in rows if e in self.email_of)
 
     def load_associations(self, employee_ids: list[int]) -> None:
         """The employees' whole histories, in start order (with the organizations they name)."""
-        for chunk in chunks(employee_ids):
-            rows = (
-                Association.objects.filter(employee_id__in=chunk)
-                .order_by("employee_id", "starts_on", "pk")
-                .values_list("pk", "employee_id", "organization_id", "organization__mpn_id", "starts_on", "ends_on")
-            )
-            for pk, employee_id, organization_id, mpn_id, starts_on, ends_on in rows:
-                self.organization_ids[mpn_id] = organization_id
-                self.associations[self.email_of[employee_id]].append(Associated(mpn_id, starts_on, ends_on, pk))
+        rows = rows_among(
+            employee_ids,
+            lambda keys: Association.objects.filter(employee_id__in=keys)
+            .order_by("employee_id", "starts_on", "pk")
+            .values_list("pk", "employee_id", "organization_id", "organization__mpn_id", "starts_on", "ends_on"),
+        )
+        for pk, employee_id, organization_id, mpn_id, starts_on, ends_on in rows:
+            self.organization_ids[mpn_id] = organization_id
+            self.associations[self.email_of[employee_id]].append(Associated(mpn_id, starts_on, ends_on, pk))
 
     def load_earned(self, employee_ids: list[int]) -> None:
         credential_ids = [pk for pk, *_rest in self.credentials.values()]
-        for chunk in chunks(employee_ids):
-            rows = EarnedCredential.objects.filter(employee_id__in=chunk, credential_id__in=credential_ids).values_list(
-                "employee_id", "credential_id", "earned_on"
-            )
-            self.earned.update((self.email_of[e], c, on) for e, c, on in rows)
+        rows = rows_among(
+            employee_ids,
+            lambda keys: EarnedCredential.objects.filter(employee_id__in=keys, credential_id__in=credential_ids)
+            .values_list("employee_id", "credential_id", "earned_on"),
+        )
+        self.earned.update((self.email_of[e], c, on) for e, c, on in rows)
 
     def load_metric_values(self, organization_ids: list[int]) -> None:
         metric_ids = list(self.metrics.values())
-        for chunk in chunks(organization_ids):
-            rows = MetricValue.objects.filter(organization_id__in=chunk, metric_id__in=metric_ids).values_list(
-                "pk", "organization_id", "metric_id", "period_end", "value"
-            )
-            for pk, o, metric_id, period_end, value in rows:
-                self.metric_values[(self.mpn_of[o], metric_id, period_end)] = Upserted(pk, (value,))
+        rows = rows_among(
+            organization_ids,
+            lambda keys: MetricValue.objects.filter(organization_id__in=keys, metric_id__in=metric_ids)
+            .values_list("pk", "organization_id", "metric_id", "period_end", "value"),
+        )
+        for pk, o, metric_id, period_end, value in rows:
+            self.metric_values[(self.mpn_of[o], metric_id, period_end)] = Upserted(pk, (value,))
 
     def load_registered(self, registered: Registered, organization_ids: list[int]) -> None:
         """A registered type's stored keys, asked for a chunk of organizations at a time."""
@@ -205,15 +210,17 @@ class Batch:
             registered.stored.update(registered.kind.load({o: self.mpn_of[o] for o in chunk}))
 
     def load_overrides(self, organization_ids: list[int]) -> None:
-        for chunk in chunks(organization_ids):
-            rows = Override.objects.filter(organization_id__in=chunk).values_list(
+        rows = rows_among(
+            organization_ids,
+            lambda keys: Override.objects.filter(organization_id__in=keys).values_list(
                 "organization_id", "competency_id", "level", "starts_on", "expires_on", "state"
-            )
-            for o, competency_id, level, starts_on, expires_on, state in rows:
-                mpn_id = self.mpn_of[o]
-                self.overrides.add((mpn_id, competency_id, starts_on))
-                if state == Override.State.ACTIVE:
-                    self.active_overrides[(mpn_id, competency_id)] = (level, starts_on, expires_on)
+            ),
+        )
+        for o, competency_id, level, starts_on, expires_on, state in rows:
+            mpn_id = self.mpn_of[o]
+            self.overrides.add((mpn_id, competency_id, starts_on))
+            if state == Override.State.ACTIVE:
+                self.active_overrides[(mpn_id, competency_id)] = (level, starts_on, expires_on)
 
 
 class _Wanted:

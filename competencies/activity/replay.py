@@ -77,10 +77,10 @@ class Replay:
         """Create the row keyed `key` (the defaults for the fields not given), or update the fields given."""
         row = rows.get(key)
         if row is None:
-            rows[key] = Upserted(None, tuple(values.get(f, d) for f, d in zip(fields, defaults)))
+            rows[key] = Upserted(None, tuple(map(values.get, fields, defaults)))  # map: no Python frame per field
             self.created[kind] += 1
             return
-        current = tuple(values.get(f, old) for f, old in zip(fields, row.current))
+        current = tuple(map(values.get, fields, row.current))
         if current == row.current:
             self.unchanged[kind] += 1
         else:
