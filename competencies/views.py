@@ -358,16 +358,12 @@ def invitation_respond(request, pk: int):
 
 
 def _language_cookie(response, language: str) -> None:
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=settings.LANGUAGE_COOKIE_AGE,
-        path=settings.LANGUAGE_COOKIE_PATH,
-        domain=settings.LANGUAGE_COOKIE_DOMAIN,
-        secure=settings.LANGUAGE_COOKIE_SECURE,
-        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-    )
+    # Django's own language cookie, set as its set_language view sets it (every LANGUAGE_COOKIE_* setting).
+    options = {option: getattr(settings, f"LANGUAGE_COOKIE_{setting}") for option, setting in (
+        ("max_age", "AGE"), ("path", "PATH"), ("domain", "DOMAIN"), ("secure", "SECURE"),
+        ("httponly", "HTTPONLY"), ("samesite", "SAMESITE"),
+    )}
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, **options)
 
 
 class SignInView(auth_views.LoginView):

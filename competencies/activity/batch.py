@@ -37,6 +37,7 @@ from .records import (
     OverrideRecord,
     Record,
     RecordType,
+    handlers,
     registered_types,
 )
 from .staging import chunks, rows_among
@@ -231,15 +232,7 @@ class _Wanted:
         self.history_of, self.earned_of = set(), set()  # employees whose associations / earned credentials matter
         self.values_of, self.overrides_of, self.admins_of = set(), set(), set()  # organizations, likewise
         self.registered_of: dict[str, set[str]] = {name: set() for name in registered}
-        note = {
-            OrganizationRecord: self.organization,
-            EmployeeRecord: self.employee,
-            CredentialRecord: self.credential,
-            AssociationRecord: self.association,
-            DisassociationRecord: self.disassociation,
-            MetricRecord: self.metric,
-            OverrideRecord: self.override,
-        }
+        note = handlers(self)
         of_registered = {r.kind.record: self.registered_of[name] for name, r in registered.items()}
         for r in records:
             add = note.get(type(r))

@@ -94,6 +94,24 @@ Record = (
 )
 
 
+# The built-in record types by their `type` name; each stage (parse, note what it names, replay) has a
+# method of that name for each (`handlers`).
+BUILT_IN: dict[str, type] = {
+    "organization": OrganizationRecord,
+    "employee": EmployeeRecord,
+    "credential": CredentialRecord,
+    "association": AssociationRecord,
+    "disassociation": DisassociationRecord,
+    "metric": MetricRecord,
+    "override": OverrideRecord,
+}
+
+
+def handlers(stage, *, by: str = "record") -> dict:
+    """`stage`'s method for each built-in record type, keyed by the record's class (or its name: `by="name"`)."""
+    return {(name if by == "name" else record): getattr(stage, name) for name, record in BUILT_IN.items()}
+
+
 class RecordType(NamedTuple):
     """A record type of a layer above: its records name an organization (`mpn_id`) and are keyed.
 
@@ -147,15 +165,7 @@ class Parser:
         self.emails: dict[str, str] = {}  # as written -> lower case, checked
         self.strings: dict[str, str] = {}  # one object per distinct MPN ID, code, slug
         self.url = URLValidator()
-        self.parsers: dict[str, Callable[[dict], Record]] = {
-            "organization": self.organization,
-            "employee": self.employee,
-            "credential": self.credential,
-            "association": self.association,
-            "disassociation": self.disassociation,
-            "metric": self.metric,
-            "override": self.override,
-        }
+        self.parsers: dict[str, Callable[[dict], Record]] = handlers(self, by="name")
         for kind in registered_types():
             self.parsers[kind.name] = functools.partial(kind.parse, self)
 

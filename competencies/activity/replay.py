@@ -34,6 +34,7 @@ from .records import (
     OverrideRecord,
     Record,
     _Bad,
+    handlers,
 )
 
 
@@ -45,15 +46,7 @@ class Replay:
         self.created: dict[str, int] = defaultdict(int)
         self.updated: dict[str, int] = defaultdict(int)
         self.unchanged: dict[str, int] = defaultdict(int)
-        self.apply_by_type = {
-            OrganizationRecord: self.organization,
-            EmployeeRecord: self.employee,
-            CredentialRecord: self.credential,
-            AssociationRecord: self.association,
-            DisassociationRecord: self.disassociation,
-            MetricRecord: self.metric,
-            OverrideRecord: self.override,
-        }
+        self.apply_by_type = handlers(self)
         for registered in batch.registered.values():
             self.apply_by_type[registered.kind.record] = functools.partial(self.registered, registered)
 
