@@ -20,9 +20,6 @@ from django.db.models.expressions import RawSQL
 
 CHUNK = 5000  # keys per `__in` query where nothing is staged
 
-_names = itertools.count(1)
-
-
 def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
     for chunk in itertools.batched(values, size):
         yield list(chunk)
@@ -31,7 +28,8 @@ def chunks(values: Iterable, size: int = CHUNK) -> Iterator[list]:
 def rows_among(keys: Collection, select: Callable[[object], Iterable]) -> Iterator:
     """The rows of `select(keys)`, a query filtered with `field__in=keys`, for every key of `keys`.
 
-    Inside a transaction on PostgreSQL (the staged table is dropped when it ends).
+    Inside a transaction on PostgreSQL (the staged table is dropped when it ends). The query runs as soon
+    as its keys are staged (at the generator's first step), before any other call can stage others.
     """
     if not keys:
         return
@@ -43,11 +41,17 @@ def rows_among(keys: Collection, select: Callable[[object], Iterable]) -> Iterat
 
 
 def staged(keys: Collection) -> RawSQL:
-    """`keys` (all integers or all text) COPYed into a temporary table: the subquery that reads them back."""
+    """`keys` (all integers or all text) COPYed into a temporary table: the subquery that reads them back.
+
+    One table per kind of key and transaction, emptied and filled again for each set of keys: a table
+    created (or dropped) per query would hold a lock until the transaction ends, and an import inside a
+    longer transaction (a test's, a caller's) would run out of PostgreSQL's lock table.
+    """
     kind = "bigint" if isinstance(next(iter(keys)), int) else "text"
-    name = f"import_keys_{next(_names)}"
+    name = f"import_keys_{kind}"
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {name} (key {kind}) ON COMMIT DROP")
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (key {kind}) ON COMMIT DROP")
+        cursor.execute(f"TRUNCATE {name}")
         with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {name} (key) FROM STDIN") as copy:
             for key in keys:
                 copy.write_row((key,))
