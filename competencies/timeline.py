@@ -47,9 +47,13 @@ class OrganizationTimeline:
     points: dict[int, list[tuple[datetime.date, Decimal]]] = field(default_factory=dict)  # metric -> values
     overrides: list[Override] = field(default_factory=list)
 
+    def counts_on(self, employee_id: int, day: datetime.date) -> bool:
+        """Whether the employee counts for the organization on `day` (one of their associations covers it)."""
+        return any(covers(starts_on, ends_on, day) for starts_on, ends_on in self.spans.get(employee_id, ()))
+
     def members_on(self, day: datetime.date) -> dict[int, str]:
         """The employees who count for the organization on `day` -> their names."""
-        return {e: self.names.get(e, "") for e, spans in self.spans.items() if any(covers(s, end, day) for s, end in spans)}
+        return {e: self.names.get(e, "") for e in self.spans if self.counts_on(e, day)}
 
     def held_on(self, employee_id: int, day: datetime.date, accepted_until: dict[int, datetime.date]) -> frozenset[int]:
         """The catalog's credentials the employee holds valid on `day`."""
@@ -80,7 +84,7 @@ class OrganizationTimeline:
         for employee_id in employees:
             before = held.get(employee_id, _NONE)
             now = _NONE
-            if any(covers(starts_on, ends_on, day) for starts_on, ends_on in self.spans.get(employee_id, ())):
+            if self.counts_on(employee_id, day):
                 members[employee_id] = self.names.get(employee_id, "")
                 now = self.held_on(employee_id, day, accepted_until)
             else:
