@@ -34,10 +34,11 @@ from unittest import mock
 
 from django.conf import settings
 
-from competencies.models import ForecastChange, Organization, Override, OverrideAudit
+from competencies.models import Organization, Override, OverrideAudit
 
 from . import processes
 from .evaluation_bench import empty_statuses, run_sql_floor, stored_levels, vacuum_statuses
+from .forecast_bench import forget_forecasts
 
 RESULT = "NIGHTLY-RESULT "
 ONE_DAY = datetime.timedelta(days=1)
@@ -192,7 +193,7 @@ def run_nights(*, day: datetime.date, out=print) -> dict:
         f"{settings.EVALUATION_BATCH_SIZE:,}; send), {len(org_ids):,} organizations")
     active = list(Override.objects.filter(state=Override.State.ACTIVE).values_list("pk", flat=True))
     empty_statuses()
-    ForecastChange.objects.all().delete()
+    forget_forecasts()
     figures = {}
     try:
         for label, on in (("first night (no status stored)", day), ("steady night (the next day)", day + ONE_DAY)):

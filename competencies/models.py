@@ -110,6 +110,8 @@ class Organization(models.Model):
     )
     # The day its statuses were last evaluated as of (`statuses.statuses_refresh`); None before the first.
     statuses_as_of = models.DateField(_("statuses as of"), null=True, blank=True, editable=False)
+    # The day its stored forecast was computed as of (`forecast.forecast_refresh`); None: to compute whole.
+    forecast_as_of = models.DateField(_("forecast as of"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("organization")
@@ -451,6 +453,28 @@ class StatusChange(LevelChangeWords, models.Model):
         verbose_name_plural = _("status changes")
         ordering = ["day", "id"]
         indexes = [models.Index(fields=["organization", "competency", "day"])]
+
+
+class ForecastPending(models.Model):
+    """An organization whose facts changed since its forecast was stored: the next forecast computes it whole.
+
+    Marked in the transaction of the change itself (`forecast.forecast_pending_mark`), so a change that
+    commits is never forgotten, even if the re-evaluation it queues is lost; the forecast takes the mark
+    off before it reads the facts (`forecast.forecast_refresh`).
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, primary_key=True, related_name="forecast_pending",
+        verbose_name=_("organization"),
+    )
+    marked_on = models.DateField(_("marked on"))
+
+    class Meta:
+        verbose_name = _("pending forecast")
+        verbose_name_plural = _("pending forecasts")
+
+    def __str__(self):
+        return f"{self.organization_id} ({self.marked_on})"
 
 
 class ForecastChange(LevelChangeWords, models.Model):

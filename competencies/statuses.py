@@ -24,6 +24,7 @@ from .batch import collector_paused
 from .causes import cause_params_of
 from .dates import ONE_DAY
 from .engine import batched, evaluate
+from .forecast import forecast_pending_mark
 from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
 from .snapshot import catalog_snapshot
@@ -426,12 +427,15 @@ def reevaluate_on_commit(
     As it commits, the organizations' marker goes back to the day before
     `day` where it was later (`markers_moved_back`): their stored statuses
     no longer say how things stand from `day` on, so the pages evaluate
-    live until the re-evaluation has stored the change.
+    live until the re-evaluation has stored the change. Their forecast is marked pending in the
+    change's own transaction (`forecast.forecast_pending_mark`): the next forecast computes it whole, even
+    if the re-evaluation queued here is lost.
     """
     ids = None if organization_ids is None else sorted({int(i) for i in organization_ids})
     if ids == []:
         return
     params = dict(cause_params or {})
+    forecast_pending_mark(organization_ids=ids, day=day)  # in this transaction: never lost once it commits
 
     def announce():
         markers_moved_back(organization_ids=ids, day=day)

@@ -14,8 +14,8 @@
 run it through the broker, one chain evaluate → forecast → notify → remind per range of
 organization ids that any number of workers share; the catch-up runs it
 again, evaluating only the ranges that are not yet evaluated as of the day (the forecast,
-notify and remind steps run again for every range: idempotent, and the forecast has no
-marker of its own that would let the catch-up skip it).
+notify and remind steps run again for every range: idempotent; the forecast leaves alone the
+organizations already forecast as of the day).
 Steps 3 and 4 for an organization depend only on its own step 2, so a range
 is notified as soon as it is evaluated: no barrier waits for every range.
 
@@ -199,7 +199,7 @@ def reevaluate(
     is computed again in between (the early warnings read it).
     """
     result = vars(statuses_refresh(organization_ids=organization_ids, day=day, cause=cause, cause_params=cause_params))
-    result["forecast_changes"] = forecast_refresh(organization_ids=organization_ids, day=day)
+    result["forecast_changes"] = forecast_refresh(organization_ids=organization_ids, day=day, whole=True)
     result.update(notify(organization_ids=organization_ids, day=day))
     return result
 

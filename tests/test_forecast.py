@@ -143,11 +143,13 @@ def test_it_stores_the_forecast_replacing_the_organizations_previous_one(cloud):
     certified_employee(other, "70-533", expires_on=BOUNDARY)
 
     assert forecast_refresh(organization_ids=[org.pk, other.pk], day=TODAY) == 2
-    assert forecast_refresh(organization_ids=[org.pk, other.pk], day=TODAY) == 2  # idempotent
+    assert forecast_refresh(organization_ids=[org.pk, other.pk], day=TODAY) == 0  # idempotent: nothing to write
+    assert ForecastChange.objects.count() == 2
+    assert forecast_refresh(organization_ids=[org.pk, other.pk], day=TODAY, whole=True) == 2  # the same, again
     assert ForecastChange.objects.count() == 2
 
     jane.earned_credentials.update(expires_on=None)
-    assert forecast_refresh(organization_ids=[org.pk], day=TODAY) == 0
+    assert forecast_refresh(organization_ids=[org.pk], day=TODAY, whole=True) == 0
     assert list(ForecastChange.objects.values_list("organization_id", flat=True)) == [other.pk]
     [row] = upcoming_changes(organization_id=other.pk, day=TODAY)
     assert (row.day, row.competency, row.new_effective) == (BOUNDARY, cloud, "none")

@@ -74,7 +74,7 @@ def test_a_membership_whose_levels_hold_is_renewable_on_its_anniversary(client, 
     from competencies.models import EarnedCredential
 
     EarnedCredential.objects.filter(credential__code="70-534").update(expires_on=None)
-    forecast_refresh(organization_ids=[org.pk], day=TODAY)
+    forecast_refresh(organization_ids=[org.pk], day=TODAY, whole=True)  # a change of the day
     assert renewal_outlook(org, day=TODAY).renewable
     assert "can be renewed at Gold" in page(client, admin, "dashboard:membership")
 
