@@ -1,4 +1,4 @@
-"""The catalog snapshot the engine reads: `catalog_snapshot()`, 4 queries, compiled once per distinct catalog.
+"""The catalog snapshot the engine reads: `catalog_snapshot()`, one query, compiled once per distinct catalog.
 
 The competencies; the options with their requirements (one row per requirement); the
 credentials and the metrics the requirements name. Each requirement is compiled by its
@@ -8,10 +8,12 @@ kind (`requirement_kinds`), and the whole snapshot once more for the batch path
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections import defaultdict
 from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -36,26 +38,25 @@ _last_compiled: _Compiled | None = None
 
 
 def catalog_snapshot() -> CatalogSnapshot:
-    """The catalog as the engine needs it: 4 queries (competencies; options with their requirements; the
-    credentials and the metrics the requirements name).
+    """The catalog as the engine needs it: one query (the competencies; the options with their requirements;
+    the credentials and the metrics, of which the snapshot keeps those the requirements name).
 
     Compiling the rows costs more than reading them (every page load takes a snapshot), so the last
     catalog compiled in the process is reused when the same rows are read again; any change to the
-    catalog reads different rows and is compiled afresh. Nothing is cached that the 4 queries do not
+    catalog reads different rows and is compiled afresh. Nothing is cached that the query does not
     confirm.
     """
     global _last_compiled
-    rows = _read_structure()
+    competencies, options, all_credentials, all_metrics = _read_catalog()
+    rows = (competencies, options)
     cached = _last_compiled
     if cached is not None and cached.rows == rows:
         requirements, codes, slugs = cached.requirements, cached.codes, cached.slugs
     else:
         cached = None
-        requirements, codes, slugs = _requirements(rows[1])
-    credentials = tuple(
-        Credential.objects.filter(code__in=codes).order_by("pk").values_list("pk", "code", "accepted_until", "title", "names")
-    )
-    metric_rows = tuple(Metric.objects.filter(slug__in=slugs).order_by("pk").values_list("pk", "slug", "name", "unit", "names"))
+        requirements, codes, slugs = _requirements(options)
+    credentials = tuple(row for row in all_credentials if row[1] in codes)
+    metric_rows = tuple(row for row in all_metrics if row[1] in slugs)
     if cached is not None and cached.lookups == (credentials, metric_rows):
         return cached.snapshot
     snapshot = _compile(rows, requirements, credentials, metric_rows)
@@ -63,20 +64,63 @@ def catalog_snapshot() -> CatalogSnapshot:
     return snapshot
 
 
-def _read_structure() -> tuple[tuple, tuple]:
-    """The competencies, and the options with their requirements: one row per requirement, or one with no
-    requirement for an option without any (a LEFT JOIN)."""
-    competencies = tuple(
-        Competency.objects.order_by("center__position", "position", "name", "pk").values_list("pk", "slug", "name", "names")
-    )
-    options = tuple(
-        AttainmentOption.objects.order_by("pk", "requirements__pk").values_list(
+# The columns `_read_catalog` turns back from JSON: JSON ones are left as read, dates made dates again.
+_JSON, _DATE = "json", "date"
+
+
+def _catalog_parts() -> tuple:
+    """The four parts of the catalog: each one's `values_list` query, and its JSON and date columns."""
+    return (
+        (Competency.objects.order_by("center__position", "position", "name", "pk").values_list(
+            "pk", "slug", "name", "names"
+        ), {"names": _JSON}),
+        # One row per requirement, or one with no requirement for an option without any (a LEFT JOIN).
+        (AttainmentOption.objects.order_by("pk", "requirements__pk").values_list(
             "pk", "competency_id", "level", "name", "position",
             "requirements__pk", "requirements__kind", "requirements__position",
             Cast("requirements__params", TextField()), "names",
-        )
+        ), {"names": _JSON}),
+        (Credential.objects.order_by("pk").values_list("pk", "code", "accepted_until", "title", "names"),
+         {"accepted_until": _DATE, "names": _JSON}),
+        (Metric.objects.order_by("pk").values_list("pk", "slug", "name", "unit", "names"), {"names": _JSON}),
     )
-    return competencies, options
+
+
+def _read_catalog() -> tuple[tuple, tuple, tuple, tuple]:
+    """The four parts of the catalog (`_catalog_parts`) as their `values_list` would give them, in one query:
+    each part's rows aggregated into one JSON array, in the part's order (the order of its subquery)."""
+    parts = [(queryset, [kinds.get(name) for name in _columns(queryset)]) for queryset, kinds in _catalog_parts()]
+    selects, params = [], []
+    for queryset, kinds in parts:
+        sql, part_params = queryset.query.sql_with_params()
+        columns = [f"t.{connection.ops.quote_name(name)}" for name in _columns(queryset)]
+        if connection.vendor == "postgresql":
+            selects.append(f"(SELECT json_agg(json_build_array({', '.join(columns)})) FROM ({sql}) t)")
+        else:  # SQLite keeps JSON as text: json() makes it JSON again inside the array
+            columns = [f"json({c})" if kind == _JSON else c for c, kind in zip(columns, kinds)]
+            selects.append(f"(SELECT json_group_array(json_array({', '.join(columns)})) FROM ({sql}) t)")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), params)
+        found = cursor.fetchone()
+    return tuple(_rows(value, kinds) for value, (_queryset, kinds) in zip(found, parts))
+
+
+def _columns(queryset) -> list[str]:
+    """The aliases of a `values_list` queryset's columns in its SQL, in the order of its tuples."""
+    return list(queryset._fields)
+
+
+def _rows(value, kinds: list[str | None]) -> tuple:
+    """A part's JSON array back into `values_list`'s tuples."""
+    rows = json.loads(value) if isinstance(value, str) else (value or [])
+    return tuple(
+        tuple(
+            datetime.date.fromisoformat(item) if kind == _DATE and item is not None else item
+            for item, kind in zip(row, kinds)
+        )
+        for row in rows
+    )
 
 
 def _requirements(options: tuple) -> tuple[list, frozenset[str], frozenset[str]]:

@@ -478,7 +478,7 @@ def test_the_number_of_queries_does_not_depend_on_organizations_employees_or_com
     certified_employee(one, "70-533")
     MetricValueFactory(organization=one, period_end=D)
     single = _queries([one.pk])
-    assert single == 9  # 4 for the catalog, 5 for the batch
+    assert single == 6  # 1 for the catalog, 5 for the batch
 
     for n in range(4):
         build_competency(silver=[[people(1, any_of=AZURE), {**CONSUMPTION, "window_days": 90 * (n + 1)}]],

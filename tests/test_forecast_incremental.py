@@ -7,8 +7,10 @@ stored forecast equals the forecast computed whole (hypothesis).
 """
 
 import datetime
+import io
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -261,3 +263,17 @@ def test_the_forecast_moved_on_day_by_day_equals_the_forecast_computed_whole(clo
             forecast_refresh(organization_ids=ids, day=day)
             assert stored(ids) == computed(ids, day)
         transaction.set_rollback(True)
+
+
+def test_the_command_computes_every_forecast_whole_when_asked(cloud):
+    org = OrganizationFactory()
+    jane = certified_employee(org, "70-533", expires_on=TODAY + datetime.timedelta(days=40))
+    call_command("run_nightly", "--date", TODAY.isoformat(), "--no-send", stdout=io.StringIO())
+    assert len(stored([org.pk])) == 1
+    jane.earned_credentials.update(expires_on=None)  # written around the product: no change marks it
+
+    call_command("run_nightly", "--date", TOMORROW.isoformat(), "--no-send", stdout=io.StringIO())
+    assert len(stored([org.pk])) == 1  # the stored forecast moved on: nothing said the facts changed
+    call_command("run_nightly", "--date", TOMORROW.isoformat(), "--no-send", "--forecast-whole", stdout=io.StringIO())
+
+    assert stored([org.pk]) == [] == computed([org.pk], TOMORROW)

@@ -1,4 +1,5 @@
-"""`run_nightly [--date YYYY-MM-DD]`: the nightly jobs, synchronously, as of that day (docs/interfaces.md)."""
+"""`run_nightly [--date YYYY-MM-DD] [--no-send] [--forecast-whole]`: the nightly jobs, synchronously, as of that day
+(docs/interfaces.md)."""
 
 import datetime
 import time
@@ -6,6 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from competencies.forecast import forecast_pending_mark
 from competencies.progress import Steps, took
 from partnercenter.night import run_nightly
 
@@ -27,9 +29,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--date", dest="day", help="the day to run the night for, YYYY-MM-DD (default: today)")
         parser.add_argument("--no-send", action="store_true", help="queue emails only; leave sending to the workers")
+        parser.add_argument("--forecast-whole", action="store_true", help="compute every organization's forecast "
+                            "whole, not only those a change marked (after facts were written around the product)")
 
-    def handle(self, *args, day=None, no_send=False, **options):
+    def handle(self, *args, day=None, no_send=False, forecast_whole=False, **options):
         on = _day(day) if day else timezone.localdate()
+        if forecast_whole:
+            forecast_pending_mark(organization_ids=None, day=on)
         started = time.perf_counter()
         steps = Steps(stream=self.stderr._out, verbosity=options["verbosity"], what="ranges")
         try:
