@@ -44,6 +44,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_noop
 
 from .batch import collector_paused
+from .bulk import bulk_insert
 from .causes import template_words
 from .engine import batched, evaluate_facts, levels_of
 from .facts import among
@@ -371,9 +372,7 @@ def _refresh_batch(batch: list[int], day: datetime.date, snapshot: CatalogSnapsh
     if compute:
         ForecastChange.objects.filter(among("organization_id", sorted(compute))).delete()
     ForecastChange.objects.filter(among("organization_id", moved), day__lte=day).delete()
-    ForecastChange.objects.bulk_create(
-        [ForecastChange(computed_on=day, **c._asdict()) for c in changes], batch_size=1000
-    )
+    bulk_insert(ForecastChange, ["computed_on", *Change._fields], [(day, *c) for c in changes])
     Organization.objects.filter(among("id", moved)).update(forecast_as_of=day)
     return len(changes)
 

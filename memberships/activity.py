@@ -11,7 +11,7 @@ import datetime
 from typing import NamedTuple
 
 from competencies.activity.records import Parser, register_record_type
-from competencies.activity.writing import bulk_insert
+from competencies.bulk import bulk_insert
 from competencies.dates import years_after
 
 from .models import Membership
