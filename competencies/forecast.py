@@ -159,10 +159,10 @@ def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant:
                                    snapshot.accepted_until)
         moved = {e.competency_id for e in events[on] if e.competency_id is not None}
         for requirement_id, (competency_id, req) in relevant.requirements(changed, events[on]).items():
-            result = req.handler.evaluate(req, facts, details=False)
-            if result.met != results[requirement_id].met:
+            # A level depends on its requirements' verdicts alone: a result is made again only when one turns.
+            if req.handler.met(req, facts) != results[requirement_id].met:
+                results[requirement_id] = req.handler.evaluate(req, facts, details=False)
                 moved.add(competency_id)
-            results[requirement_id] = result
         if not moved:
             continue
         overrides = timeline.overrides_on(on)

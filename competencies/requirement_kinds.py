@@ -65,6 +65,10 @@ class RequirementKind:
     def evaluate(self, req: RequirementSpec, facts: OrganizationFacts, *, details: bool) -> RequirementResult:
         raise NotImplementedError
 
+    def met(self, req: RequirementSpec, facts: OrganizationFacts) -> bool:
+        """Whether it holds, and nothing else (the forecast's walk builds a result only when this turns)."""
+        return self.evaluate(req, facts, details=False).met
+
     def figure(self, compiled: Any) -> tuple | None:
         """The figure its result depends on (`batch.people_figure`, `batch.metric_figure`), or None for none."""
         raise NotImplementedError
@@ -236,9 +240,14 @@ class Threshold:
     default: Decimal  # for a market the map does not name: the developed figure
 
 
+def metric_met(have: Decimal, need: Decimal) -> bool:
+    """A metric requirement is met when the window's sum reaches the threshold."""
+    return have >= need
+
+
 def metric_result(requirement_id: int, have: Decimal, need: Decimal, unit: str) -> RequirementResult:
-    """Met when the window's sum reaches the threshold; progress `have / need` capped at 1."""
-    met = have >= need
+    """Met as `metric_met` says; progress `have / need` capped at 1."""
+    met = metric_met(have, need)
     # Decimal division only when short: it is the costly part, and a met requirement's progress is 1.
     return RequirementResult(requirement_id, "metric", met, have, need, unit, 1.0 if met else float(have / need))
 
@@ -310,13 +319,21 @@ class MetricThreshold(RequirementKind):
 
     def evaluate(self, req, facts, *, details):
         threshold: Threshold = req.compiled
-        need = threshold.by_market.get(facts.market, threshold.default)
-        metric = threshold.metric
-        have = facts.metric_sum(metric.id, threshold.window_days) if metric is not None else Decimal(0)
-        result = metric_result(req.id, have, need, metric.unit if metric else "")
+        have, need = self._have_need(threshold, facts)
+        result = metric_result(req.id, have, need, threshold.metric.unit if threshold.metric else "")
         if details:
             self._add_details(result, threshold)
         return result
+
+    def met(self, req, facts):
+        return metric_met(*self._have_need(req.compiled, facts))
+
+    @staticmethod
+    def _have_need(threshold: Threshold, facts: OrganizationFacts) -> tuple[Decimal, Decimal]:
+        """The window's sum, and the threshold for the organization's market."""
+        metric = threshold.metric
+        have = facts.metric_sum(metric.id, threshold.window_days) if metric is not None else Decimal(0)
+        return have, threshold.by_market.get(facts.market, threshold.default)
 
     @staticmethod
     def _add_details(result: RequirementResult, threshold: Threshold) -> None:
