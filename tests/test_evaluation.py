@@ -1,5 +1,6 @@
 """The evaluation engine: docs/design.md "Evaluation (as of a day D)", rule by rule, at its boundaries."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -563,3 +564,16 @@ def test_an_employee_without_an_organization_counts_for_no_one(cloud, org):
     EarnedCredentialFactory(employee=jane, credential=CredentialFactory(code="70-533"))
     MetricFactory()
     assert level_on(org, cloud) == "none"
+
+
+def test_the_catalog_is_read_in_one_query_with_its_dates_and_translations(db):
+    build_competency(silver=[[people(1, any_of=AZURE)]], gold=[[people(2, any_of=AZURE), CONSUMPTION]])
+    Credential.objects.filter(code="70-533").update(accepted_until=D, names={"zh-hans": "某考试"})
+    catalog_snapshot()
+    with CaptureQueriesContext(connection) as ctx:
+        snapshot = catalog_snapshot()
+    assert len(ctx.captured_queries) == 1
+    pk = Credential.objects.get(code="70-533").pk
+    assert snapshot.accepted_until[pk] == D and isinstance(snapshot.accepted_until[pk], datetime.date)
+    assert snapshot.titles["70-533"][1] == {"zh-hans": "某考试"}
+    assert "70-535" not in snapshot.titles  # a credential no requirement names is left out
