@@ -576,4 +576,5 @@ def test_the_catalog_is_read_in_one_query_with_its_dates_and_translations(db):
     pk = Credential.objects.get(code="70-533").pk
     assert snapshot.accepted_until[pk] == D and isinstance(snapshot.accepted_until[pk], datetime.date)
     assert snapshot.titles["70-533"][1] == {"zh-hans": "某考试"}
-    assert "70-535" not in snapshot.titles  # a credential no requirement names is left out
+    Credential.objects.create(code="AZ-999", title="Named by no requirement")
+    assert "AZ-999" not in catalog_snapshot().titles  # a credential no requirement names is left out
