@@ -25,10 +25,8 @@ the first fact of the day. Term ends belong to the memberships layer: they
 move the displayed level, not these. The what-if planner forecasts a plan
 with the same walk (`forecast_timelines`) over timelines it changed in memory.
 
-`forecast_refresh` stores the result (`ForecastChange`), replaced per
-organization in the batch's transaction: the night runs it after the
-evaluation, and a change of the day re-runs it for the organizations it
-touched. Words are made at display time (`forecast_words`).
+`forecast_store.forecast_refresh` stores the result (`ForecastChange`) and moves it on from night to
+night. Words are made at display time (`forecast_words`).
 """
 
 from __future__ import annotations
@@ -38,24 +36,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
 from django.utils.translation import gettext_noop
 
-from .batch import collector_paused
-from .bulk import bulk_insert
 from .causes import template_words
-from .engine import batched, evaluate_facts, levels_of
-from .facts import among
+from .engine import evaluate_facts, levels_of
 from .models import (
-    Association,
-    EarnedCredential,
     ForecastChange,
-    ForecastPending,
     Level,
-    MetricValue,
-    Organization,
     Override,
     StatusChange,
 )
@@ -124,7 +111,7 @@ def forecast_timelines(
     at once (the engine's batch path); then each organization's facts are brought from day to day
     (`_walk`).
     """
-    relevant = _Relevance(snapshot)
+    relevant = Relevance(snapshot)
     walks = []
     for timeline in timelines:
         if events := _events(timeline, day, end, relevant):
@@ -142,7 +129,7 @@ def forecast_timelines(
     return changes
 
 
-def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant: _Relevance) -> list[Change]:
+def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant: Relevance) -> list[Change]:
     """One organization's changes, day after day from the first day's results.
 
     A level is made of its requirements' results (an option is met when all of its requirements hold), so
@@ -180,7 +167,7 @@ def _walk(timeline, events, facts, first: dict[int, CompetencyResult], relevant:
     return changes
 
 
-class _Relevance:
+class Relevance:
     """Which requirements a fact concerns, and which of a day's facts explains a competency's change: one
     that concerns it, else the first one."""
 
@@ -240,21 +227,22 @@ class _Relevance:
 # The facts that change in the horizon, from the timeline's rows
 
 
-def _in(day: datetime.date, end: datetime.date, on: datetime.date | None) -> bool:
+def within(day: datetime.date, end: datetime.date, on: datetime.date | None) -> bool:
+    """`on` is a day of the horizon `(day, end]`."""
     return on is not None and day < on <= end
 
 
 def _events(
-    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: _Relevance
+    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: Relevance
 ) -> dict[datetime.date, list[Event]]:
     """Day -> the facts of the organization changing on it, in the horizon `(day, end]`."""
     events: dict[datetime.date, list[Event]] = defaultdict(list)
     for employee_id, spans in timeline.spans.items():
         person = {"employee_id": employee_id, "name": timeline.names.get(employee_id, "")}
         for starts_on, ends_on in spans:
-            if _in(day, end, starts_on):
+            if within(day, end, starts_on):
                 events[starts_on].append(Event("joins", person, employee_id=employee_id))
-            if _in(day, end, ends_on):
+            if within(day, end, ends_on):
                 events[ends_on].append(Event("leaves", person, employee_id=employee_id))
         _credential_events(timeline, employee_id, person, day, end, relevant.snapshot, events)
     _metric_events(timeline, day, end, relevant, events)
@@ -271,18 +259,18 @@ def _credential_events(
         params = {**person, "code": snapshot.credential_codes[credential_id]}
         until = snapshot.accepted_until.get(credential_id)
         found = []
-        if _in(day, end, earned_on):
+        if within(day, end, earned_on):
             found.append((earned_on, "earns"))
-        if _in(day, end, expires_on):
+        if within(day, end, expires_on):
             found.append((expires_on, "expires"))
-        if _in(day, end, until) and earned_on < until and (expires_on is None or expires_on > until):
+        if within(day, end, until) and earned_on < until and (expires_on is None or expires_on > until):
             found.append((until, "retires"))
         for on, kind in found:
             events[on].append(Event(kind, params, credential_id=credential_id, employee_id=employee_id))
 
 
 def _metric_events(
-    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: _Relevance,
+    timeline: OrganizationTimeline, day: datetime.date, end: datetime.date, relevant: Relevance,
     events: dict[datetime.date, list[Event]],
 ) -> None:
     """Metric values that enter (dated in the future) or leave a window the catalog sums them over."""
@@ -294,11 +282,11 @@ def _metric_events(
             base = {"metric_id": metric_id, "metric": name, "period": period_end.isoformat()}
             if translations:
                 base["metric_names"] = translations
-            if _in(day, end, period_end):
+            if within(day, end, period_end):
                 events[period_end].append(Event("metric_enters", base, metric_id=metric_id))
             for days in windows:
                 leaves = period_end + datetime.timedelta(days=days)
-                if _in(day, end, leaves):
+                if within(day, end, leaves):
                     events[leaves].append(Event("metric_leaves", {**base, "days": days}, metric_id=metric_id))
 
 
@@ -311,148 +299,11 @@ def _override_events(
         ends = [override.expires_on]
         if override.state == Override.State.REVOKED:
             ends.append(override.revoked_on)
-        if _in(day, end, override.starts_on):
+        if within(day, end, override.starts_on):
             events[override.starts_on].append(Event("override_starts", params, competency_id=override.competency_id))
         for on in ends:
-            if _in(day, end, on):
+            if within(day, end, on):
                 events[on].append(Event("override_ends", params, competency_id=override.competency_id))
-
-
-# Stored by the night and on commit
-
-
-def forecast_refresh(*, organization_ids: Iterable[int], day: datetime.date, whole: bool = False) -> int:
-    """Bring the stored forecast of these organizations to `day`; the number of changes written.
-
-    Rule: the forecast stored as of an earlier day D' still holds from `day` on, as long as no fact of
-    the organization changed since (`ForecastPending`: marked by the change itself): the changes of
-    `(day, D' + HORIZON_DAYS]` are the same, and only the days the horizon gained,
-    `(D' + HORIZON_DAYS, day + HORIZON_DAYS]`, can hold new ones, which they do only where some fact
-    changes on one of them (`_facts_changing`). So an organization is computed whole
-    (`forecast`, its rows replaced) when it has no forecast yet, is marked pending, has a fact changing
-    on a day the horizon gained, or when `whole` says so (a change of the day); otherwise its passed
-    changes are deleted and its marker moved on; and an organization already forecast as of `day` is
-    left as it is, so a night run again, or the catch-up, redoes nothing.
-
-    Each batch's organizations are locked in id order, as the evaluation does, so a night and an
-    on-commit refresh of the same organization queue rather than interleave; the pending marks are
-    taken off before the facts are read, so a change that commits meanwhile is read or stays marked.
-    Idempotent: run twice for the same day, it stores the same rows.
-    """
-    ids = sorted({int(i) for i in organization_ids})
-    written = 0
-    if not ids:
-        return written
-    snapshot = catalog_snapshot()
-    with collector_paused():
-        for batch in batched(ids, settings.EVALUATION_BATCH_SIZE):
-            with transaction.atomic():
-                written += _refresh_batch(batch, day, snapshot, whole=whole)
-    return written
-
-
-def _refresh_batch(batch: list[int], day: datetime.date, snapshot: CatalogSnapshot, *, whole: bool) -> int:
-    markers = dict(
-        Organization.objects.select_for_update().filter(among("id", batch)).order_by("pk").values_list("pk", "forecast_as_of")
-    )
-    pending = _take_pending(list(markers))
-    compute = {
-        pk for pk, as_of in markers.items() if whole or as_of is None or as_of > day or pk in pending
-    }
-    kept: dict[datetime.date, list[int]] = defaultdict(list)  # the day their forecast is stored as of -> them
-    for pk, as_of in markers.items():
-        if pk not in compute and as_of < day:
-            kept[as_of].append(pk)
-    for as_of, pks in kept.items():
-        compute |= _facts_changing(pks, as_of + HORIZON, day + HORIZON, snapshot)
-    moved = sorted(compute | {pk for pks in kept.values() for pk in pks})
-    if not moved:
-        return 0
-    changes = forecast(organization_ids=sorted(compute), day=day, catalog=snapshot) if compute else []
-    if compute:
-        ForecastChange.objects.filter(among("organization_id", sorted(compute))).delete()
-    ForecastChange.objects.filter(among("organization_id", moved), day__lte=day).delete()
-    bulk_insert(ForecastChange, ["computed_on", *Change._fields], [(day, *c) for c in changes])
-    Organization.objects.filter(among("id", moved)).update(forecast_as_of=day)
-    return len(changes)
-
-
-def forecast_pending_mark(*, organization_ids: list[int] | None, day: datetime.date) -> None:
-    """The facts of these organizations (None: every one, a catalog change) change in the current transaction:
-    their next forecast is computed whole (`ForecastPending`). An upsert, so a mark taken off meanwhile by
-    a forecast waits for this transaction rather than being lost; no lock on the organizations."""
-    table = ForecastPending._meta.db_table
-    if organization_ids is None:
-        sql = (f"INSERT INTO {table} (organization_id, marked_on) SELECT id, %s FROM "
-               f"{Organization._meta.db_table} WHERE true ORDER BY id "
-               "ON CONFLICT (organization_id) DO UPDATE SET marked_on = excluded.marked_on")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [day])
-        return
-    ForecastPending.objects.bulk_create(
-        [ForecastPending(organization_id=pk, marked_on=day) for pk in sorted(set(organization_ids))],
-        update_conflicts=True, unique_fields=["organization"], update_fields=["marked_on"], batch_size=1000,
-    )
-
-
-def _take_pending(ids: list[int]) -> set[int]:
-    """Take the pending marks of these organizations off (one statement); those that had one."""
-    taken: set[int] = set()
-    table = ForecastPending._meta.db_table
-    with connection.cursor() as cursor:
-        for batch in batched(ids, 900):
-            marks = ", ".join(["%s"] * len(batch))
-            cursor.execute(f"DELETE FROM {table} WHERE organization_id IN ({marks}) RETURNING organization_id", batch)
-            taken.update(row[0] for row in cursor.fetchall())
-    return taken
-
-
-def _within(field: str, after: datetime.date, through: datetime.date) -> Q:
-    """`_in` as a filter: the field's day is in `(after, through]`."""
-    return Q(**{f"{field}__gt": after, f"{field}__lte": through})
-
-
-def _facts_changing(ids: list[int], after: datetime.date, through: datetime.date, snapshot: CatalogSnapshot) -> set[int]:
-    """The organizations with a fact that `_events` would find changing on a day of `(after, through]`.
-
-    The same days as `_events`, read as filters (four queries): an association of the organization starts
-    or ends; a credential of one of its people (whose association covers some day of the span: only they
-    can move a level then) is earned, expires or stops being accepted; a metric value enters, or leaves
-    one of the catalog's windows; an override starts, ends or is revoked. It may name an organization
-    whose forecast turns out unchanged, never miss one whose forecast changes.
-    """
-    found: set[int] = set()
-    people: dict[int, set[int]] = defaultdict(set)  # employee -> organizations
-    for employee_id, org_id, starts_on, ends_on in Association.objects.filter(
-        among("organization_id", ids), starts_on__lte=through
-    ).filter(Q(ends_on__isnull=True) | Q(ends_on__gt=after)).order_by().values_list(
-        "employee_id", "organization_id", "starts_on", "ends_on"
-    ):
-        people[employee_id].add(org_id)
-        if _in(after, through, starts_on) or _in(after, through, ends_on):
-            found.add(org_id)
-    retired = [pk for pk, until in snapshot.accepted_until.items() if _in(after, through, until)]
-    if people and snapshot.credential_codes:
-        for (employee_id,) in EarnedCredential.objects.filter(
-            among("employee_id", list(people)), among("credential_id", list(snapshot.credential_codes))
-        ).filter(
-            _within("earned_on", after, through) | _within("expires_on", after, through) | Q(credential_id__in=retired)
-        ).order_by().values_list("employee_id").distinct():
-            found |= people[employee_id]
-    windows = sorted({0} | {days for days_of in _Relevance(snapshot).windows.values() for days in days_of})
-    if snapshot.metrics:
-        entering_or_leaving = Q()
-        for days in windows:  # a value leaves a window of W days on period_end + W (enters on period_end: W = 0)
-            entering_or_leaving |= _within(
-                "period_end", after - datetime.timedelta(days=days), through - datetime.timedelta(days=days)
-            )
-        found.update(MetricValue.objects.filter(among("organization_id", ids)).filter(entering_or_leaving).order_by()
-                     .values_list("organization_id", flat=True).distinct())
-    found.update(Override.objects.filter(among("organization_id", ids)).filter(
-        _within("starts_on", after, through) | _within("expires_on", after, through)
-        | _within("revoked_on", after, through)
-    ).order_by().values_list("organization_id", flat=True).distinct())
-    return found
 
 
 # ---------------------------------------------------------------------------

@@ -110,7 +110,7 @@ class Organization(models.Model):
     )
     # The day its statuses were last evaluated as of (`statuses.statuses_refresh`); None before the first.
     statuses_as_of = models.DateField(_("statuses as of"), null=True, blank=True, editable=False)
-    # The day its stored forecast was computed as of (`forecast.forecast_refresh`); None: to compute whole.
+    # The day its stored forecast was computed as of (`forecast_store`); None: to compute whole.
     forecast_as_of = models.DateField(_("forecast as of"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -456,12 +456,8 @@ class StatusChange(LevelChangeWords, models.Model):
 
 
 class ForecastPending(models.Model):
-    """An organization whose facts changed since its forecast was stored: the next forecast computes it whole.
-
-    Marked in the transaction of the change itself (`forecast.forecast_pending_mark`), so a change that
-    commits is never forgotten, even if the re-evaluation it queues is lost; the forecast takes the mark
-    off before it reads the facts (`forecast.forecast_refresh`).
-    """
+    """An organization whose facts changed since its forecast was stored, marked in the change's own transaction:
+    the next forecast computes it whole (`forecast_store`)."""
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, primary_key=True, related_name="forecast_pending",
@@ -480,7 +476,7 @@ class ForecastPending(models.Model):
 class ForecastChange(LevelChangeWords, models.Model):
     """A change of level the forecast expects on `day` if nothing new happens (competencies/forecast.py).
 
-    Replaced per organization by `forecast.forecast_refresh` (the night, and a change of the day once
+    Replaced per organization by `forecast_store.forecast_refresh` (the night, and a change of the day once
     it commits). `cause` is the kind of fact that changes on `day` (a credential expires, a metric value
     leaves its window, an override ends, …), `cause_params` what the words need (`forecast.forecast_words`).
     """

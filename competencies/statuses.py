@@ -24,7 +24,7 @@ from .batch import collector_paused
 from .causes import cause_params_of
 from .dates import ONE_DAY
 from .engine import batched, evaluate
-from .forecast import forecast_pending_mark
+from .forecast_store import forecast_pending_mark
 from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
 from .snapshot import catalog_snapshot
@@ -428,7 +428,7 @@ def reevaluate_on_commit(
     `day` where it was later (`markers_moved_back`): their stored statuses
     no longer say how things stand from `day` on, so the pages evaluate
     live until the re-evaluation has stored the change. Their forecast is marked pending in the
-    change's own transaction (`forecast.forecast_pending_mark`): the next forecast computes it whole, even
+    change's own transaction (`forecast_store.forecast_pending_mark`): the next forecast computes it whole, even
     if the re-evaluation queued here is lost.
     """
     ids = None if organization_ids is None else sorted({int(i) for i in organization_ids})

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Q
 
-from competencies.forecast import forecast_refresh
+from competencies.forecast_store import forecast_refresh
 from competencies.models import Organization
 from competencies.overrides import overrides_expire
 from competencies.statuses import RefreshResult, statuses_refresh

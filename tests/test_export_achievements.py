@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from competencies.forecast import forecast_refresh
+from competencies.forecast_store import forecast_refresh
 from competencies.statuses import statuses_refresh
 
 from .common import AZURE, DAY, D, people

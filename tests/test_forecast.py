@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from competencies.engine import evaluate
-from competencies.forecast import forecast, forecast_refresh, forecast_words, upcoming_changes
+from competencies.forecast import forecast, forecast_words, upcoming_changes
+from competencies.forecast_store import forecast_refresh
 from competencies.models import Credential, ForecastChange, Override
 
 from .factories import (

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from competencies import forecast as forecast_module
-from competencies.forecast import HORIZON_DAYS, forecast, forecast_refresh
+from competencies.forecast import HORIZON_DAYS, forecast
+from competencies.forecast_store import forecast_refresh
 from competencies.models import Credential, ForecastChange, ForecastPending, Organization
 from competencies.statuses import reevaluate_on_commit
 

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from competencies.forecast import forecast_refresh
+from competencies.forecast_store import forecast_refresh
 from competencies.statuses import statuses_refresh
 from memberships.eligibility import renewal_outlook
 

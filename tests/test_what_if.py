@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from competencies.engine import evaluate
-from competencies.forecast import forecast, forecast_refresh, upcoming_changes
+from competencies.forecast import forecast, upcoming_changes
+from competencies.forecast_store import forecast_refresh
 from competencies.models import CompetencyStatus, EarnedCredential, ForecastChange, Metric, StatusChange
 from competencies.what_if import Plan, what_if_evaluate
 

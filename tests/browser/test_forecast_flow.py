@@ -11,7 +11,7 @@ import time_machine
 from django.apps import apps
 from django.core.management import call_command
 
-from competencies.forecast import forecast_refresh
+from competencies.forecast_store import forecast_refresh
 from competencies.models import EarnedCredential, ForecastChange, Organization
 
 from .conftest import screenshot

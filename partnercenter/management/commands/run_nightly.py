@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from competencies.forecast import forecast_pending_mark
+from competencies.forecast_store import forecast_pending_mark
 from competencies.progress import Steps, took
 from partnercenter.night import run_nightly
 
