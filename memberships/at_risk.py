@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.utils import translation
 
 from competencies.engine import batched, evaluate
+from competencies.facts import among
 from competencies.models import LEVEL_RANK, Competency, Level, Organization, StatusChange
 from competencies.snapshot import catalog_snapshot
 
@@ -62,7 +63,7 @@ def _last_changes(organization_ids: list[int], day: datetime.date) -> dict[int, 
     """
     last: dict[int, dict[int, LastChange]] = defaultdict(dict)
     for org_id, competency_id, changed_on, level, cause, params in (
-        StatusChange.objects.filter(organization_id__in=organization_ids, day__lte=day)
+        StatusChange.objects.filter(among("organization_id", organization_ids), day__lte=day)
         .order_by("day", "id")
         .values_list("organization_id", "competency_id", "day", "new_effective", "cause", "cause_params")
     ):
@@ -124,7 +125,7 @@ def _evaluated_as_of(organization_ids: list[int], day: datetime.date) -> set[int
     organization whose batch has not run (or failed) waits for it.
     """
     return set(
-        Organization.objects.filter(pk__in=list(organization_ids), statuses_as_of__gte=day).values_list("pk", flat=True)
+        Organization.objects.filter(among("id", organization_ids), statuses_as_of__gte=day).values_list("pk", flat=True)
     )
 
 
@@ -179,7 +180,7 @@ def at_risk_refresh(*, organization_ids: Iterable[int], day: datetime.date) -> N
 
 
 def _at_risk_batch(chunk: list[int], *, day: datetime.date, result: NotifyResult) -> None:
-    locked = list(Organization.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk", flat=True))
+    locked = list(Organization.objects.select_for_update().filter(among("id", chunk)).order_by("pk").values_list("pk", flat=True))
     fresh = _evaluated_as_of(locked, day)
     result.skipped_stale += len(set(locked) - fresh)
     renewed = _renewed_terms(locked, day)
@@ -209,7 +210,7 @@ def _at_risk_batch(chunk: list[int], *, day: datetime.date, result: NotifyResult
 def _renewed_terms(organization_ids: list[int], day: datetime.date) -> set[tuple[int, datetime.date]]:
     """(organization id, day) pairs where a term bought before D starts later: the term ending that day is renewed."""
     return set(
-        Membership.objects.filter(organization_id__in=organization_ids, starts_on__gt=day)
+        Membership.objects.filter(among("organization_id", organization_ids), starts_on__gt=day)
         .order_by()
         .values_list("organization_id", "starts_on")
     )
@@ -236,7 +237,7 @@ def _review_open(
     stale_words: list[tuple[Notification, dict]] = []
     names = dict(Competency.objects.values_list("pk", "name")) if risks else {}
     for notification in Notification.objects.filter(
-        organization_id__in=locked, kind=Notification.Kind.AT_RISK, cleared_on__isnull=True
+        among("organization_id", locked), kind=Notification.Kind.AT_RISK, cleared_on__isnull=True
     ).select_related("membership"):
         org_id, m = notification.organization_id, notification.membership
         if m is None or not (m.starts_on <= day < m.ends_on):

@@ -4,6 +4,7 @@ import datetime
 from collections.abc import Iterable
 
 from competencies.engine import batched
+from competencies.facts import among
 from competencies.models import Level, StatusChange, higher_level
 
 from .terms import active_terms
@@ -23,7 +24,7 @@ def levels_reached_in_terms(*, terms: dict[int, tuple[datetime.date, datetime.da
     latest_day = max(day for _start, day in terms.values())
     reached: dict[tuple[int, int], str] = {}
     changes = (
-        StatusChange.objects.filter(organization_id__in=list(terms), day__lte=latest_day)
+        StatusChange.objects.filter(among("organization_id", terms), day__lte=latest_day)
         .order_by("day", "id")
         .values_list("organization_id", "competency_id", "day", "new_effective")
     )

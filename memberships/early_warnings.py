@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from competencies.engine import batched
+from competencies.facts import among
 from competencies.models import Organization
 
 from .eligibility import RenewalOutlook, renewal_outlooks
@@ -74,14 +75,14 @@ def early_warnings_refresh(*, organization_ids: Iterable[int], day: datetime.dat
 
 
 def _batch(chunk: list[int], *, day: datetime.date, result: dict) -> None:
-    locked = list(Organization.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk", flat=True))
+    locked = list(Organization.objects.select_for_update().filter(among("id", chunk)).order_by("pk").values_list("pk", flat=True))
     wanted: dict[str, tuple[RenewalOutlook, int]] = {}
     for outlook in renewal_outlooks(organization_ids=locked, day=day).values():
         stage = warning_stage(decisive_day=outlook.decisive_day, day=day) if outlook.decisive_day else None
         if stage is not None:
             wanted[f"early_warning:{outlook.membership.pk}:{stage}"] = (outlook, stage)
     for notification in Notification.objects.filter(
-        organization_id__in=locked, kind=Notification.Kind.EARLY_WARNING, cleared_on__isnull=True
+        among("organization_id", locked), kind=Notification.Kind.EARLY_WARNING, cleared_on__isnull=True
     ).exclude(key__in=list(wanted)):
         notification.cleared_on = day
         notification.save(update_fields=["cleared_on"])

@@ -17,6 +17,7 @@ from django.utils.translation import ngettext, pgettext
 
 from competencies.dates import last_day, years_after
 from competencies.engine import evaluate
+from competencies.facts import among
 from competencies.formatting import sentences
 from competencies.models import LEVEL_RANK, CompetencyStatus, ForecastChange, Level, Organization
 from competencies.snapshot import catalog_snapshot
@@ -352,14 +353,14 @@ def renewal_outlooks(*, organization_ids: Iterable[int], day: datetime.date) -> 
         return {}
     levels: dict[tuple[int, int], str] = {
         (org_id, competency_id): level
-        for org_id, competency_id, level in CompetencyStatus.objects.filter(organization_id__in=list(terms))
+        for org_id, competency_id, level in CompetencyStatus.objects.filter(among("organization_id", terms))
         .order_by().values_list("organization_id", "competency_id", "effective_level")
     }
     today = dict(levels)
     falls: dict[int, list[ForecastChange]] = defaultdict(list)
     latest_end = max(m.ends_on for m in terms.values())
     for change in ForecastChange.objects.filter(
-        organization_id__in=list(terms), day__gt=day, day__lte=latest_end
+        among("organization_id", terms), day__gt=day, day__lte=latest_end
     ).select_related("competency").order_by("day", "id"):
         m = terms[change.organization_id]
         if change.day > m.ends_on:

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from competencies.dates import last_day
 from competencies.engine import evaluate
+from competencies.facts import among
 from competencies.models import LEVEL_RANK, Association, EarnedCredential, Level, Override
 from competencies.rules import covering, credential_valid, credential_valid_on
 from competencies.snapshot import catalog_snapshot
@@ -46,7 +47,7 @@ def _lapsing_overrides(terms: dict[int, Membership], day: datetime.date) -> dict
     overrides: dict[int, list[tuple[int, str, datetime.date]]] = defaultdict(list)
     for org_id, competency_id, level, expires_on in (
         Override.objects.filter(
-            organization_id__in=list(terms), state=Override.State.ACTIVE, starts_on__lte=day, expires_on__gt=day
+            among("organization_id", terms), state=Override.State.ACTIVE, starts_on__lte=day, expires_on__gt=day
         )
         .order_by()
         .values_list("organization_id", "competency_id", "level", "expires_on")
@@ -64,7 +65,7 @@ def _lapsing_credentials(terms: dict[int, Membership], day: datetime.date, catal
     horizon = max(m.ends_on for m in terms.values())
     members: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for employee_id, org_id, name, email in (
-        Association.objects.filter(covering(day), organization_id__in=list(terms))
+        Association.objects.filter(covering(day), among("organization_id", terms))
         .order_by()
         .values_list("employee_id", "organization_id", "employee__name", "employee__email")
     ):
@@ -73,7 +74,7 @@ def _lapsing_credentials(terms: dict[int, Membership], day: datetime.date, catal
     lapses: dict[int, list[tuple]] = defaultdict(list)
     for employee_id, credential_id, earned_on, expires_on in (
         EarnedCredential.objects.filter(
-            credential_valid(day), employee_id__in=list(members), credential_id__in=list(catalog.credential_codes)
+            credential_valid(day), among("employee_id", members), among("credential_id", catalog.credential_codes)
         )
         .filter(Q(expires_on__gt=day, expires_on__lt=horizon) | Q(credential_id__in=retiring))
         .order_by()

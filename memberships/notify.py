@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from competencies.engine import batched
+from competencies.facts import among
 from competencies.models import Employee, Organization
 from competencies.preferences import email_language
 
@@ -69,7 +70,7 @@ def organization_admins(organization_ids: Iterable[int]) -> dict[int, list[Emplo
     through = Organization.admins.through
     admins: dict[int, list[Employee]] = defaultdict(list)
     for row in (
-        through.objects.filter(organization_id__in=list(organization_ids), employee__is_active=True)
+        through.objects.filter(among("organization_id", organization_ids), employee__is_active=True)
         .select_related("employee")
         .order_by("organization_id", "employee_id")
     ):
@@ -101,7 +102,7 @@ def clear_open(*, organization_ids: list[int], kind: str, keep: Iterable[str], d
     the situation they describe no longer holds. How many were cleared."""
     cleared = 0
     for notification in Notification.objects.filter(
-        organization_id__in=organization_ids, kind=kind, cleared_on__isnull=True
+        among("organization_id", organization_ids), kind=kind, cleared_on__isnull=True
     ).exclude(key__in=list(keep)):
         notification.cleared_on = day
         notification.save(update_fields=["cleared_on"])

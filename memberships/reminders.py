@@ -6,6 +6,8 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 
+from competencies.facts import among
+
 from .models import Membership, Notification
 from .notify import NotifyResult, clear_open, email_admins, in_batches, organization_admins
 from .tasks import deliver_on_commit
@@ -36,7 +38,7 @@ def _reminders_due(chunk: list[int], day: datetime.date) -> dict[str, tuple[Memb
     """The reminders whose window contains D, by key: `(term, "before" | "after")` of terms not renewed."""
     near = list(
         Membership.objects.filter(
-            organization_id__in=chunk,
+            among("organization_id", chunk),
             superseded_by__isnull=True,
             ends_on__gt=day - datetime.timedelta(days=GRACE_DAYS),
             ends_on__lte=day + datetime.timedelta(days=REMINDER_BEFORE_DAYS),

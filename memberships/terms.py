@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from competencies.dates import years_after
 from competencies.engine import batched
+from competencies.facts import among
 from competencies.models import Organization
 from competencies.rules import covers
 
@@ -83,7 +84,7 @@ def active_terms(*, organization_ids: Iterable[int], day: datetime.date) -> dict
     terms: dict[int, Membership] = {}
     for chunk in batched(organization_ids, 5000):
         for membership in Membership.objects.filter(
-            organization_id__in=chunk, starts_on__lte=day, ends_on__gt=day
+            among("organization_id", chunk), starts_on__lte=day, ends_on__gt=day
         ).order_by("organization_id", "starts_on", "pk"):
             terms[membership.organization_id] = membership  # the last one wins: the latest start
     return terms
