@@ -24,6 +24,7 @@ from .batch import collector_paused
 from .causes import cause_params_of
 from .dates import ONE_DAY
 from .engine import batched, evaluate
+from .facts import among
 from .forecast_store import forecast_pending_mark
 from .models import CompetencyStatus, Level, Organization, StatusChange
 from .results import CompetencyResult
@@ -117,7 +118,7 @@ def _refresh_batch(
     # Lock the batch's organizations (in id order, so batches never deadlock): a nightly batch and an
     # on-commit re-evaluation of the same organization queue instead of both writing its statuses.
     markers = dict(
-        Organization.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", "statuses_as_of")
+        Organization.objects.select_for_update().filter(among("id", batch)).order_by("pk").values_list("pk", "statuses_as_of")
     )
     due = [pk for pk, marker in markers.items() if marker is None or marker <= day]
     result.skipped += len(markers) - len(due)
@@ -142,7 +143,7 @@ def _refresh_batch(
     else:
         _write_portable(upserts, history)
     if moved:
-        Organization.objects.filter(pk__in=moved).update(statuses_as_of=day)
+        Organization.objects.filter(among("id", moved)).update(statuses_as_of=day)
     result.organizations += len(due)
     result.created += sum(1 for _key, old in differing if old is None or old.pk is None)
     result.updated += sum(1 for _key, old in differing if old is not None and old.pk is not None)
@@ -221,7 +222,7 @@ def _differences_portable(
     """`_differences` in Python: the batch's stored statuses in one read, compared one by one."""
     ids = sorted(markers)
     stored = dict(_stored_rows(
-        CompetencyStatus.objects.filter(organization_id__in=ids, organization_id__gte=ids[0], organization_id__lte=ids[-1])
+        CompetencyStatus.objects.filter(among("organization_id", ids), organization_id__gte=ids[0], organization_id__lte=ids[-1])
         .order_by()
         .values_list(
             "organization_id", "competency_id", "pk", "evaluated_level", "effective_level", "override_id",
