@@ -45,7 +45,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
+from ..forecast_store import forecast_pending_mark
 from . import writing
 from .batch import Batch
 from .records import REQUIRED, Parser, Record, _Bad
@@ -117,6 +119,9 @@ def import_activity(*, lines: Iterable[str], source: str = "-") -> ImportResult:
     replay.settle()
     with transaction.atomic():
         touched = writing.write(batch)
+        # In the import's own transaction: the forecast of what it changed is computed whole next time,
+        # even if the caller dies before it queues the re-evaluation.
+        forecast_pending_mark(organization_ids=sorted(touched), day=timezone.localdate())
     logger.debug("import_activity %s: written in %.1fs", source, time.perf_counter() - replayed)
     return ImportResult(
         records=len(records),
