@@ -38,6 +38,7 @@ from django.utils import timezone
 from competencies.associations import association_start
 from competencies.engine import evaluate
 from competencies.models import Association, Competency, Employee, Level, Organization, StatusChange
+from competencies.statuses import statuses_refresh
 
 from . import generate, processes
 
@@ -223,7 +224,6 @@ def _find_move(day: datetime.date, *, skip: set[int], tries: int = 3000):
 
 
 def reassociation(base: str, *, day: datetime.date, skip: set[int], moves: int = 4, out=print) -> dict | None:
-    from competencies.statuses import statuses_refresh
     from partnercenter.tasks import reevaluate_organizations
 
     found = _find_move(day, skip=skip)
@@ -300,7 +300,10 @@ def run(*, log_dir: Path, seconds: int = 8, connections: int = 4, out=print) -> 
     ]
     competency = _showcase_competency(large, today)
     urls = pages(competency.slug)
-    out(f"pages as of {today} (competency page: {competency.name})")
+    # As after the night: the two organizations' statuses stored as of today, so the pages that can read
+    # them do (`selectors.current_levels`); the others evaluate live whatever is stored.
+    statuses_refresh(organization_ids=[small.pk, large.pk], day=today)
+    out(f"pages as of {today}, statuses stored as of that day, as after the night (competency page: {competency.name})")
     figures = {"queries": query_counts(viewers, urls, out=out)}
     if shutil.which("wrk") is None:
         out("  under load: skipped, wrk is not installed (apt-get install wrk)")
