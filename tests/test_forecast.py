@@ -182,22 +182,26 @@ def test_it_costs_the_same_queries_for_5_or_50_organizations(cloud):
 HORIZON = 60
 
 
-def facts():
-    """An organization's facts around TODAY: offsets in days from TODAY (negative: in the past)."""
-    offset = st.integers(-40, HORIZON + 5)
+def facts(*, around: int = 0, through: int = HORIZON):
+    """An organization's facts as offsets in days from TODAY (negative: in the past), the changes gathered from
+    about `around` to `through` (by default the first HORIZON days)."""
+    offset = st.integers(around - 40, through + 5)
     person = st.fixed_dictionaries({
-        "starts": st.integers(-100, HORIZON), "ends": st.none() | offset,
-        "earned": st.integers(-100, HORIZON), "expires": st.none() | offset,
+        "starts": st.integers(-100, through), "ends": st.none() | offset,
+        "earned": st.integers(-100, through), "expires": st.none() | offset,
         "code": st.sampled_from(["70-533", "70-534"]),
     })
     return st.fixed_dictionaries({
         "people": st.lists(person, max_size=3),
-        "values": st.lists(st.tuples(st.integers(-35, HORIZON), st.sampled_from([200, 600])), max_size=3),
-        "override": st.none() | st.tuples(st.integers(-30, 10), st.integers(1, HORIZON + 5), st.booleans()),
+        "values": st.lists(st.tuples(st.integers(around - 35, through), st.sampled_from([200, 600])), max_size=3),
+        "override": st.none() | st.tuples(
+            st.integers(around - 30, around + 10), st.integers(1, through - around + 5), st.booleans()
+        ),
     })
 
 
-def _create(spec, cloud):
+def organization_from(spec, cloud):
+    """The organization `facts` describes, created; its id."""
     day = lambda offset: TODAY + datetime.timedelta(days=offset)  # noqa: E731
     org = OrganizationFactory()
     for p in spec["people"]:
@@ -224,7 +228,7 @@ def test_the_forecast_equals_evaluating_every_coming_day(cloud, specs):
     Credential.objects.get_or_create(code="70-534", defaults={"accepted_until": TODAY + datetime.timedelta(days=20)})
     Credential.objects.filter(code="70-534").update(accepted_until=TODAY + datetime.timedelta(days=20))
     with transaction.atomic():
-        ids = [_create(spec, cloud) for spec in specs]
+        ids = [organization_from(spec, cloud) for spec in specs]
         expected = []
         before = {k: (r.evaluated_level, r.effective_level) for k, r in evaluate(organization_ids=ids, day=TODAY).items()}
         for offset in range(1, HORIZON + 1):

@@ -31,6 +31,7 @@ from .factories import (
     build_competency,
     certified_employee,
 )
+from .test_forecast import facts, organization_from
 
 TODAY = datetime.date(2026, 12, 2)
 ONE_DAY = datetime.timedelta(days=1)
@@ -215,48 +216,13 @@ def test_a_catalog_change_marks_every_organization(cloud, django_capture_on_comm
 NEAR = HORIZON_DAYS  # the facts gather around the end of the horizon, where the days it gains are
 
 
-def facts():
-    offset = st.integers(NEAR - 40, NEAR + 12)
-    person = st.fixed_dictionaries({
-        "starts": st.integers(-30, NEAR + 12), "ends": st.none() | offset,
-        "earned": st.integers(-30, NEAR + 12), "expires": st.none() | offset,
-        "code": st.sampled_from(["70-533", "70-534"]),
-    })
-    return st.fixed_dictionaries({
-        "people": st.lists(person, max_size=3),
-        "values": st.lists(st.tuples(st.integers(NEAR - 45, NEAR + 12), st.sampled_from([200, 600])), max_size=3),
-        "override": st.none() | st.tuples(st.integers(NEAR - 60, NEAR + 5), st.integers(1, 40), st.booleans()),
-    })
-
-
-def _create(spec, cloud):
-    day = lambda offset: TODAY + datetime.timedelta(days=offset)  # noqa: E731
-    org = OrganizationFactory()
-    for p in spec["people"]:
-        employee = EmployeeFactory()
-        ends = p["ends"] if p["ends"] is None or p["ends"] >= p["starts"] else p["starts"]
-        AssociationFactory(employee=employee, organization=org, starts_on=day(p["starts"]),
-                           ends_on=None if ends is None else day(ends))
-        expires = p["expires"] if p["expires"] is None or p["expires"] > p["earned"] else p["earned"] + 1
-        EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code=p["code"]),
-                                earned_on=day(p["earned"]), expires_on=None if expires is None else day(expires))
-    for offset, value in {o: v for o, v in spec["values"]}.items():
-        MetricValueFactory(organization=org, period_end=day(offset), value=value)
-    if spec["override"]:
-        start, length, revoked = spec["override"]
-        OverrideFactory(organization=org, competency=cloud, level="gold", starts_on=day(start),
-                        expires_on=day(start + length), state="revoked" if revoked else "active",
-                        revoked_on=day(start + length // 2) if revoked else None)
-    return org.pk
-
-
 @settings(max_examples=10, deadline=None)
-@given(specs=st.lists(facts(), min_size=10, max_size=25), steps=st.lists(st.integers(1, 6), min_size=1, max_size=3))
+@given(specs=st.lists(facts(around=NEAR, through=NEAR + 12), min_size=10, max_size=25), steps=st.lists(st.integers(1, 6), min_size=1, max_size=3))
 def test_the_forecast_moved_on_day_by_day_equals_the_forecast_computed_whole(cloud, specs, steps):
     Credential.objects.get_or_create(code="70-534")
     Credential.objects.filter(code="70-534").update(accepted_until=TODAY + datetime.timedelta(days=NEAR + 3))
     with transaction.atomic():
-        ids = [_create(spec, cloud) for spec in specs]
+        ids = [organization_from(spec, cloud) for spec in specs]
         day = TODAY
         forecast_refresh(organization_ids=ids, day=day)
         for step in steps:
