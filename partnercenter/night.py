@@ -78,7 +78,8 @@ class NightlyReport:
         )
         return (
             f"{self.day}: {self.overrides_expired} overrides expired; {refresh.organizations} organizations evaluated "
-            f"in {self.ranges} ranges, {refresh.changes} level changes, {notify.get('forecast_changes', 0)} forecast; "
+            f"in {self.ranges} ranges, {refresh.changes} level changes, "
+            f"{notify.get('forecast_changes', 0)} forecast changes written; "
             f"at risk +{notify.get('at_risk_raised', 0)}/-{notify.get('at_risk_cleared', 0)}, "
             f"expiring soon +{notify.get('expiring_soon_raised', 0)}/-{notify.get('expiring_soon_cleared', 0)}, "
             f"renewal reminders +{notify.get('reminders_raised', 0)}; {notify.get('emails_queued', 0)} emails queued"
