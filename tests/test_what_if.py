@@ -27,7 +27,7 @@ from .factories import (
     build_competency,
     certified_employee,
 )
-from .test_forecast import _create, cloud, facts  # noqa: F401 (the fixture and the generator the property reuses)
+from .test_forecast import cloud, facts, organization_from  # noqa: F401 (the fixture and the generator the property reuses)
 
 TODAY = datetime.date(2026, 12, 2)
 URL = reverse("dashboard:what-if")
@@ -231,7 +231,7 @@ def test_it_speaks_the_readers_language(client, admin, silver_org, language):
 @given(specs=st.lists(facts(), min_size=5, max_size=15))
 def test_the_plan_with_no_changes_equals_todays_evaluation_and_forecast(cloud, specs):  # noqa: F811
     with transaction.atomic():
-        ids = [_create(spec, cloud) for spec in specs]
+        ids = [organization_from(spec, cloud) for spec in specs]
         today = evaluate(organization_ids=ids, day=TODAY)
         for org_id in ids:
             found = what_if_evaluate(organization_id=org_id, plan=Plan(day=TODAY), today=TODAY)
