@@ -61,8 +61,9 @@ WRITTEN = ["competencies_organization", "competencies_employee", "competencies_o
            "competencies_override", "competencies_overrideaudit"]
 
 
-def write_floor() -> float:
-    """Seconds PostgreSQL takes to store the rows an import wrote, COPYed back raw in one transaction.
+def write_floor(tables: list[str] = WRITTEN) -> float:
+    """Seconds PostgreSQL takes to store the rows an import wrote (or those of `tables`), COPYed back raw in
+    one transaction.
 
     Every table the import wrote is read out (`COPY … TO STDOUT`, binary), emptied and COPYed back, ids
     included, then committed: the same rows, indexes and deferred foreign key checks as the import's
@@ -70,13 +71,13 @@ def write_floor() -> float:
     """
     dumps = {}
     with connection.cursor() as cursor:
-        for table in WRITTEN:
+        for table in tables:
             with cursor.cursor.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
                 dumps[table] = b"".join(bytes(block) for block in copy)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(WRITTEN)} CASCADE")  # the tables that point at them are empty here
-        for table in WRITTEN:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")  # the tables that point at them are empty here
+        for table in tables:
             with cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
                 copy.write(dumps[table])
     return time.perf_counter() - started

@@ -34,11 +34,19 @@ from unittest import mock
 
 from django.conf import settings
 
-from competencies.models import Organization, Override, OverrideAudit
+from competencies.models import (
+    CompetencyStatus,
+    ForecastChange,
+    Organization,
+    Override,
+    OverrideAudit,
+    StatusChange,
+)
 
 from . import processes
 from .evaluation_bench import empty_statuses, run_sql_floor, stored_levels, vacuum_statuses
 from .forecast_bench import forget_forecasts
+from .import_bench import write_floor
 
 RESULT = "NIGHTLY-RESULT "
 ONE_DAY = datetime.timedelta(days=1)
@@ -189,6 +197,16 @@ def _steps_timed(nightly, seconds: dict[str, float]):
         yield
 
 
+def _night_write_floor(floor: float, *, out) -> float:
+    """The first night's rows (statuses, their history, the forecast) COPYed back raw into their tables: what
+    PostgreSQL alone takes to store them, beside the SQL floor."""
+    models = (CompetencyStatus, StatusChange, ForecastChange)
+    counts = ", ".join(f"{model.objects.count():,} {model.__name__}" for model in models)
+    seconds = write_floor([model._meta.db_table for model in models])
+    out(f"    its rows COPYed back raw ({counts}): {seconds:.2f} s ({seconds / floor:.2f}× the SQL floor)")
+    return seconds
+
+
 def run_nights(*, day: datetime.date, out=print) -> dict:
     """The first night (empty status and forecast tables) and the steady night (the day after), whole, in this
     process, each beside the SQL floor of its day; `day` is the first night's."""
@@ -223,6 +241,8 @@ def run_nights(*, day: datetime.date, out=print) -> dict:
                 f"  status rows written {refresh.created + refresh.updated:,} (new {refresh.created:,}, "
                 f"changed {refresh.updated:,}), history rows {refresh.changes:,}; "
                 f"mismatches stored vs SQL {mismatches} of {len(org_ids) * len(competency_ids):,} pairs")
+            if label.startswith("first"):
+                figures["write floor"] = _night_write_floor(floor.seconds, out=out)
             out("    by step: " + ", ".join(f"{step} {t:.2f} s ({t / floor.seconds:.2f}×)" for step, t in steps.items())
                 + f"; without the forecast {seconds - steps.get('forecast', 0):.2f} s "
                 f"({(seconds - steps.get('forecast', 0)) / floor.seconds:.2f}×)")

@@ -8,6 +8,12 @@
   pages; wrk, a second process on loopback, requests each for a few seconds
   with a signed-in session; requests per second, p50 and p95 latency,
   beside `/bench/trivial/` in the same server.
+- phases: the same pages in this process, each request split into the time
+  PostgreSQL answered its queries, the time its templates rendered (the
+  queries they make excluded) and the rest (middleware, session, the view's
+  Python: the evaluation where the page evaluates live), beside the trivial
+  view in the same process: what a page may cost at the target's ratio,
+  and which phase alone already costs more.
 - re-association: an employee whose departure lowers a level moves to an
   organization where their credentials raise one (`association_start`,
   as the associate page does); timed until both organizations' competency
@@ -43,6 +49,7 @@ from competencies.statuses import statuses_refresh
 from . import generate, processes
 
 QUERY_BUDGET = 15
+THROUGHPUT_TARGET = 0.2  # a page's throughput at least this share of the trivial view's (issue 17)
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -168,8 +175,77 @@ def load(base: str, viewers: list[Viewer], urls: dict[str, str], *, seconds: int
             results[(v.label, name)] = figures
             line(f"{name}, {v.label}", figures)
     worst = min(f["rps"] for k, f in results.items() if k != "trivial")
-    out(f"  slowest page: {worst / floor["rps"]:.3f}× the trivial view's throughput (target: at least 0.5×)")
+    out(f"  slowest page: {worst / floor["rps"]:.3f}× the trivial view's throughput (target: at least {THROUGHPUT_TARGET}×)")
     return results
+
+
+# ---------------------------------------------------------------------------
+# Phases of a request
+
+
+class _PhaseTimer:
+    """Seconds in SQL (every statement, round trip included) and in template rendering (the top template
+    of each response, its includes inside it), the SQL run while rendering counted once, as SQL."""
+
+    def __init__(self):
+        self.sql = self.rendering = self.sql_in_rendering = 0.0
+        self._rendering = False
+
+    def execute(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent = time.perf_counter() - started
+            self.sql += spent
+            if self._rendering:
+                self.sql_in_rendering += spent
+
+    def wrap_render(self, render):
+        def timed(template, *args, **kwargs):
+            started, self._rendering = time.perf_counter(), True
+            try:
+                return render(template, *args, **kwargs)
+            finally:
+                self._rendering = False
+                self.rendering += time.perf_counter() - started
+        return timed
+
+
+def page_phases(v: Viewer, urls: dict[str, str], *, requests: int = 30, out=print) -> dict:
+    """Each page's milliseconds a request in this process, split into SQL, rendering and the rest."""
+    from unittest import mock
+
+    from django.template.backends.django import Template
+    from django.test import override_settings
+
+    out(f"  phases of a request in this process ({v.label}; ms a request, best of 3 runs of {requests}):")
+    figures = {}
+    for name, url in {"trivial": "/bench/trivial/", **urls}.items():
+        runs = []
+        for _ in range(3):
+            timer = _PhaseTimer()
+            with (override_settings(ROOT_URLCONF="benchmarks.urls"), connection.execute_wrapper(timer.execute),
+                  mock.patch.object(Template, "render", timer.wrap_render(Template.render))):
+                v.client.get(url)  # warm: the URL map, templates and translations loaded once
+                timer.__init__()
+                started = time.perf_counter()
+                for _ in range(requests):
+                    v.client.get(url)
+                total = time.perf_counter() - started
+            rendering = timer.rendering - timer.sql_in_rendering
+            runs.append({"total": total, "sql": timer.sql, "rendering": rendering,
+                         "rest": total - timer.sql - rendering})
+        best = {k: 1000 * value / requests for k, value in min(runs, key=lambda r: r["total"]).items()}
+        figures[name] = best
+    budget = figures["trivial"]["total"] / THROUGHPUT_TARGET
+    out(f"    at {THROUGHPUT_TARGET}× the trivial view ({figures['trivial']['total']:.2f} ms), a page may cost "
+        f"{budget:.1f} ms here")
+    for name, f in figures.items():
+        over = ", ".join(p for p in ("sql", "rendering", "rest") if f[p] > budget)
+        out(f"    {name:<14} {f['total']:7.2f} ms: SQL {f['sql']:6.2f}, rendering {f['rendering']:6.2f}, "
+            f"rest {f['rest']:6.2f}" + (f"  (alone over the budget: {over})" if over else ""))
+    return {"budget_ms": budget, "pages": figures}
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +380,7 @@ def run(*, log_dir: Path, seconds: int = 8, connections: int = 4, out=print) -> 
     # them do (`selectors.current_levels`); the others evaluate live whatever is stored.
     statuses_refresh(organization_ids=[small.pk, large.pk], day=today)
     out(f"pages as of {today}, statuses stored as of that day, as after the night (competency page: {competency.name})")
-    figures = {"queries": query_counts(viewers, urls, out=out)}
+    figures = {"queries": query_counts(viewers, urls, out=out), "phases": page_phases(viewers[-1], urls, out=out)}
     if shutil.which("wrk") is None:
         out("  under load: skipped, wrk is not installed (apt-get install wrk)")
         return figures
