@@ -378,6 +378,9 @@ def run(*, log_dir: Path, seconds: int = 8, connections: int = 4, out=print) -> 
     urls = pages(competency.slug)
     # As after the night: the two organizations' statuses stored as of today, so the pages that can read
     # them do (`selectors.current_levels`); the others evaluate live whatever is stored.
+    # A part run before may have stored them as of a later day (the nights take the days after the latest
+    # evaluation): those would be kept, and the pages would evaluate live.
+    Organization.objects.filter(pk__in=[small.pk, large.pk], statuses_as_of__gt=today).update(statuses_as_of=None)
     statuses_refresh(organization_ids=[small.pk, large.pk], day=today)
     out(f"pages as of {today}, statuses stored as of that day, as after the night (competency page: {competency.name})")
     figures = {"queries": query_counts(viewers, urls, out=out), "phases": page_phases(viewers[-1], urls, out=out)}
