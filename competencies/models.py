@@ -152,8 +152,12 @@ class Credential(LocalizedName):
 
 
 class EarnedCredential(models.Model):
-    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="earned_credentials")
-    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="earned")
+    # No index of their own: `earned_credential_unique` leads with the employee and the index below with the
+    # credential, and each extra index on the largest table slows every import (docs/performance.md).
+    employee = models.ForeignKey(
+        Employee, on_delete=models.CASCADE, related_name="earned_credentials", db_index=False
+    )
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="earned", db_index=False)
     earned_on = models.DateField(_("earned on"))
     expires_on = models.DateField(_("expires on"), null=True, blank=True)
 
@@ -183,7 +187,7 @@ class Association(models.Model):
     employee = models.ForeignKey(
         Employee, on_delete=models.CASCADE, related_name="associations", verbose_name=_("employee")
     )
-    organization = organization_key("associations")
+    organization = organization_key("associations", db_index=False)  # the (organization, starts_on) index leads with it
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"), null=True, blank=True)
     # Who ended it when an organization admin removed the employee (None: a new association, an import, a departure).
@@ -260,7 +264,10 @@ class Invitation(models.Model):
 class MetricValue(models.Model):
     """An organization's figure for one period; a second report for the period replaces it."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="metric_values")
+    # No index of its own: `metric_value_unique` leads with the organization.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="metric_values", db_index=False
+    )
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="values")
     period_end = models.DateField(_("period end"))
     value = models.DecimalField(_("value"), max_digits=18, decimal_places=2)
@@ -376,8 +383,9 @@ class CompetencyStatus(models.Model):
     Written by `statuses.statuses_refresh` when it changed; a pair that never had a level has no row (level none).
     `details`: the last write's `CompetencyResult.summary()` (which options a lost level stood on)."""
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization")
+    organization = models.ForeignKey(  # no index of its own: the unique (organization, competency) leads with it
+        Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization"),
+        db_index=False,
     )
     competency = models.ForeignKey(
         Competency, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("competency")
@@ -436,7 +444,7 @@ class StatusChange(LevelChangeWords, models.Model):
         # Inference found no association, credential, metric or override change that explains it.
         OTHER = "other", _("Other change")
 
-    organization = organization_key("status_changes")
+    organization = organization_key("status_changes", db_index=False)  # the index below leads with it
     competency = competency_key("status_changes")
     day = models.DateField(_("day"))
     old_evaluated = level_field(_("evaluated before"))
@@ -481,7 +489,7 @@ class ForecastChange(LevelChangeWords, models.Model):
     leaves its window, an override ends, …), `cause_params` what the words need (`forecast.forecast_words`).
     """
 
-    organization = organization_key("forecast_changes")
+    organization = organization_key("forecast_changes", db_index=False)  # the index below leads with it
     competency = competency_key("forecast_changes")
     computed_on = models.DateField(_("computed on"))
     day = models.DateField(_("day"))
