@@ -34,7 +34,7 @@ def forecast_refresh(*, organization_ids: Iterable[int], day: datetime.date, who
     the organization changed since (`ForecastPending`: marked by the change itself): the changes of
     `(day, D' + HORIZON_DAYS]` are the same, and only the days the horizon gained,
     `(D' + HORIZON_DAYS, day + HORIZON_DAYS]`, can hold new ones, which they do only where some fact
-    changes on one of them (`_facts_changing`). So an organization is computed whole
+    changes on one of them (`facts_changing`). So an organization is computed whole
     (`forecast`, its rows replaced) when it has no forecast yet, is marked pending, has a fact changing
     on a day the horizon gained, or when `whole` says so (a change of the day); otherwise its passed
     changes are deleted and its marker moved on; and an organization already forecast as of `day` is
@@ -70,7 +70,7 @@ def _refresh_batch(batch: list[int], day: datetime.date, snapshot: CatalogSnapsh
         if pk not in compute and as_of < day:
             kept[as_of].append(pk)
     for as_of, pks in kept.items():
-        compute |= _facts_changing(pks, as_of + HORIZON, day + HORIZON, snapshot)
+        compute |= facts_changing(pks, as_of + HORIZON, day + HORIZON, snapshot)
     moved = sorted(compute | {pk for pks in kept.values() for pk in pks})
     if not moved:
         return 0
@@ -121,7 +121,7 @@ def _within(field: str, after: datetime.date, through: datetime.date) -> Q:
     return Q(**{f"{field}__gt": after, f"{field}__lte": through})
 
 
-def _facts_changing(ids: list[int], after: datetime.date, through: datetime.date, snapshot: CatalogSnapshot) -> set[int]:
+def facts_changing(ids: list[int], after: datetime.date, through: datetime.date, snapshot: CatalogSnapshot) -> set[int]:
     """The organizations with a fact that `_events` would find changing on a day of `(after, through]`.
 
     The same days as `_events`, read as filters (four queries): an association of the organization starts

@@ -152,11 +152,8 @@ class Credential(LocalizedName):
 
 
 class EarnedCredential(models.Model):
-    # No index of their own: `earned_credential_unique` leads with the employee and the index below with the
-    # credential, and each extra index on the largest table slows every import (docs/performance.md).
-    employee = models.ForeignKey(
-        Employee, on_delete=models.CASCADE, related_name="earned_credentials", db_index=False
-    )
+    # No index of their own: the unique constraint and the index below lead with them (migration 0013).
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="earned_credentials", db_index=False)
     credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="earned", db_index=False)
     earned_on = models.DateField(_("earned on"))
     expires_on = models.DateField(_("expires on"), null=True, blank=True)
@@ -184,9 +181,7 @@ class Association(models.Model):
     forbids two open associations for one employee.
     """
 
-    employee = models.ForeignKey(
-        Employee, on_delete=models.CASCADE, related_name="associations", verbose_name=_("employee")
-    )
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="associations", verbose_name=_("employee"))
     organization = organization_key("associations", db_index=False)  # the (organization, starts_on) index leads with it
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"), null=True, blank=True)
@@ -264,10 +259,8 @@ class Invitation(models.Model):
 class MetricValue(models.Model):
     """An organization's figure for one period; a second report for the period replaces it."""
 
-    # No index of its own: `metric_value_unique` leads with the organization.
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="metric_values", db_index=False
-    )
+    # No index of its own: `metric_value_unique` leads with it.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="metric_values", db_index=False)
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="values")
     period_end = models.DateField(_("period end"))
     value = models.DecimalField(_("value"), max_digits=18, decimal_places=2)
@@ -384,8 +377,7 @@ class CompetencyStatus(models.Model):
     `details`: the last write's `CompetencyResult.summary()` (which options a lost level stood on)."""
 
     organization = models.ForeignKey(  # no index of its own: the unique (organization, competency) leads with it
-        Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization"),
-        db_index=False,
+        Organization, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("organization"), db_index=False
     )
     competency = models.ForeignKey(
         Competency, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("competency")

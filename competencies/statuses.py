@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from . import hooks
 from .batch import collector_paused
+from .carry_forward import carried_forward
 from .causes import cause_params_of
 from .dates import ONE_DAY
 from .engine import batched, evaluate
@@ -42,6 +43,7 @@ class RefreshResult:
     updated: int = 0  # statuses whose level, override or summary changed
     unchanged: int = 0  # organization × competency pairs evaluated that needed no write
     skipped: int = 0  # organizations already evaluated as of a later day: left as they are
+    carried: int = 0  # of `organizations`, those whose statuses were carried to the day unevaluated (`carry_forward`)
     changes: int = 0  # history rows written
 
 
@@ -51,6 +53,7 @@ def statuses_refresh(
     day: datetime.date,
     cause: str | None = None,
     cause_params: dict | None = None,
+    carry: bool = False,
 ) -> RefreshResult:
     """Re-evaluate organizations as of `day`, store what changed, record every change of level.
 
@@ -66,7 +69,8 @@ def statuses_refresh(
     cause is `cause` (with `cause_params`, see `causes.py`) when given, else
     inferred from what happened since the marker
     (`status_causes.infer_causes`). A first evaluation at level none writes
-    no history.
+    no history. With `carry` (the night), an organization whose facts did not change since the day before
+    is not evaluated: its marker moves on (`carry_forward.carried_forward`, docs/rules.md).
 
     Idempotent: a second run for the same day writes nothing. An
     organization already evaluated as of a LATER day is left as it is: an
@@ -89,7 +93,7 @@ def statuses_refresh(
     with collector_paused():
         for batch in batched(ids, settings.EVALUATION_BATCH_SIZE):
             with transaction.atomic():
-                _refresh_batch(batch, day=day, catalog=catalog, given=given, result=result)
+                _refresh_batch(batch, day=day, catalog=catalog, given=given, result=result, carry=carry)
     return result
 
 
@@ -113,7 +117,8 @@ def _row(evaluation: CompetencyResult, summary: dict) -> _Row:
 
 
 def _refresh_batch(
-    batch: list[int], *, day: datetime.date, catalog: CatalogSnapshot, given: tuple[str, dict] | None, result: RefreshResult
+    batch: list[int], *, day: datetime.date, catalog: CatalogSnapshot, given: tuple[str, dict] | None,
+    result: RefreshResult, carry: bool,
 ) -> None:
     # Lock the batch's organizations (in id order, so batches never deadlock): a nightly batch and an
     # on-commit re-evaluation of the same organization queue instead of both writing its statuses.
@@ -124,9 +129,11 @@ def _refresh_batch(
     result.skipped += len(markers) - len(due)
     if not due:
         return
-    evaluations = evaluate(organization_ids=due, day=day, catalog=catalog)
+    carried = carried_forward({pk: markers[pk] for pk in due}, day, catalog) if carry else set()
+    evaluated = [pk for pk in due if pk not in carried]
+    evaluations = evaluate(organization_ids=evaluated, day=day, catalog=catalog) if evaluated else {}
     summaries = _Summaries()
-    differing = _differences(evaluations, {pk: markers[pk] for pk in due}, summaries)
+    differing = _differences(evaluations, {pk: markers[pk] for pk in evaluated}, summaries) if evaluated else []
     upserts, changed = [], []
     for key, old in differing:
         evaluation = evaluations[key]
@@ -145,6 +152,7 @@ def _refresh_batch(
     if moved:
         Organization.objects.filter(among("id", moved)).update(statuses_as_of=day)
     result.organizations += len(due)
+    result.carried += len(carried)
     result.created += sum(1 for _key, old in differing if old is None or old.pk is None)
     result.updated += sum(1 for _key, old in differing if old is not None and old.pk is not None)
     result.unchanged += len(evaluations) - len(differing)

@@ -77,8 +77,8 @@ class NightlyReport:
             f", {self.emails.get('sent', 0)} sent, {self.emails.get('retry', 0)} to retry" if self.emails else ""
         )
         return (
-            f"{self.day}: {self.overrides_expired} overrides expired; {refresh.organizations} organizations evaluated "
-            f"in {self.ranges} ranges, {refresh.changes} level changes, "
+            f"{self.day}: {self.overrides_expired} overrides expired; {refresh.organizations - refresh.carried} organizations "
+            f"evaluated in {self.ranges} ranges and {refresh.carried} carried over unchanged, {refresh.changes} level changes, "
             f"{notify.get('forecast_changes', 0)} forecast changes written; "
             f"at risk +{notify.get('at_risk_raised', 0)}/-{notify.get('at_risk_cleared', 0)}, "
             f"expiring soon +{notify.get('expiring_soon_raised', 0)}/-{notify.get('expiring_soon_cleared', 0)}, "
@@ -152,10 +152,13 @@ def evaluate_range(
 
     Set-based (`statuses_refresh`: a handful of queries per batch); causes
     are inferred from what changed since the stored status, unless `cause`
-    names it (a catalog change).
+    names it (a catalog change: every organization evaluated). Otherwise an
+    organization whose facts did not change since the night before is carried
+    to the day unevaluated (`carry_forward`, docs/rules.md).
     """
     return statuses_refresh(
-        organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day, cause=cause, cause_params=cause_params
+        organization_ids=range_ids(first_id=first_id, last_id=last_id), day=day, cause=cause, cause_params=cause_params,
+        carry=cause is None,
     )
 
 

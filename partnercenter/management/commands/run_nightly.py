@@ -1,4 +1,4 @@
-"""`run_nightly [--date YYYY-MM-DD] [--no-send] [--forecast-whole]`: the nightly jobs, synchronously, as of that day
+"""`run_nightly [--date YYYY-MM-DD] [--no-send] [--whole]`: the nightly jobs, synchronously, as of that day
 (docs/interfaces.md)."""
 
 import datetime
@@ -29,12 +29,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--date", dest="day", help="the day to run the night for, YYYY-MM-DD (default: today)")
         parser.add_argument("--no-send", action="store_true", help="queue emails only; leave sending to the workers")
-        parser.add_argument("--forecast-whole", action="store_true", help="compute every organization's forecast "
-                            "whole, not only those a change marked (after facts were written around the product)")
+        parser.add_argument("--whole", "--forecast-whole", dest="whole", action="store_true",
+                            help="evaluate every organization and compute every forecast whole, not only those a "
+                            "change marked or a fact changing that day moves (after facts were written around the "
+                            "product)")
 
-    def handle(self, *args, day=None, no_send=False, forecast_whole=False, **options):
+    def handle(self, *args, day=None, no_send=False, whole=False, **options):
         on = _day(day) if day else timezone.localdate()
-        if forecast_whole:
+        if whole:  # every organization marked as a change marks it: the night evaluates and forecasts it in full
             forecast_pending_mark(organization_ids=None, day=on)
         started = time.perf_counter()
         steps = Steps(stream=self.stderr._out, verbosity=options["verbosity"], what="ranges")
