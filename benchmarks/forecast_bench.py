@@ -6,10 +6,12 @@ what the rest of the night takes. Both are measured in this process, range by ra
 overrides' expiry is left out, it writes the data set), then the forecast step (`forecast_range`). Two
 nights, the second the day after the first:
 
-- whole: no forecast stored (the first night, or after a catalog change): every organization's year of
-  facts read, walked in memory, the changes stored;
+- whole: no forecast stored and every organization marked, as a catalog change or `run_nightly --whole`
+  leaves them: every organization evaluated, and its year of facts read, walked in memory, the changes
+  stored;
 - steady: the forecast stored the night before, nothing changed since: only the organizations with a fact
-  changing on the day the horizon gained are computed whole, the others' passed changes deleted.
+  changing on the day (the evaluation) or on the day the horizon gained (the forecast) are computed, the
+  others carried on.
 
 The first day is the night after the last stored statuses, after a `VACUUM ANALYZE` of the status tables,
 as the nightly figure does (a first evaluation, which writes every status, is run unmeasured the day
@@ -23,6 +25,7 @@ import time
 
 from django.db.models import Max
 
+from competencies.forecast_store import forecast_pending_mark
 from competencies.models import ForecastChange, ForecastPending, Organization
 
 from .evaluation_bench import vacuum_statuses
@@ -60,6 +63,7 @@ def run(*, day: datetime.date, out=print) -> dict:
     day = max(day, latest + datetime.timedelta(days=1))
     vacuum_statuses()
     forget_forecasts()
+    forecast_pending_mark(organization_ids=None, day=day)
     out(f"forecast step beside the nights of {day} and the day after (evaluate, notify, remind by {len(ranges)} ranges)")
     figures = {"day": day.isoformat()}
     for label, on in (("whole", day), ("steady", day + datetime.timedelta(days=1))):
