@@ -23,16 +23,19 @@ from competencies.statuses import reevaluate_on_commit, statuses_refresh
 from partnercenter import night
 
 from .factories import (
-    AssociationFactory,
-    EarnedCredentialFactory,
-    EmployeeFactory,
-    MetricValueFactory,
     OrganizationFactory,
     OverrideFactory,
     certified_employee,
 )
 from .test_forecast import facts, organization_from
-from .test_forecast_incremental import cloud  # noqa: F401 (the fixture)
+from .test_forecast_incremental import (
+    cloud,  # noqa: F401 (the fixture)
+    earning,
+    joining,
+    leaving,
+    metric_leaving,
+    retiring,
+)
 
 TODAY = datetime.date(2026, 12, 2)
 ONE_DAY = datetime.timedelta(days=1)
@@ -85,48 +88,17 @@ def test_an_organization_whose_facts_did_not_change_is_carried_without_evaluatin
     assert set(Organization.objects.values_list("statuses_as_of", flat=True)) == {TOMORROW}
 
 
-def _leaving(org):
-    employee = EmployeeFactory()
-    AssociationFactory(employee=employee, organization=org, starts_on=TODAY - 10 * ONE_DAY, ends_on=TOMORROW)
-    EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
-                            earned_on=TODAY - 10 * ONE_DAY, expires_on=None)
-
-
-def _joining(org):
-    employee = EmployeeFactory()
-    AssociationFactory(employee=employee, organization=org, starts_on=TOMORROW, ends_on=None)
-    EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
-                            earned_on=TODAY - 10 * ONE_DAY, expires_on=None)
-
-
-def _earning(org):
-    employee = EmployeeFactory()
-    AssociationFactory(employee=employee, organization=org, starts_on=TODAY - 10 * ONE_DAY)
-    EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
-                            earned_on=TOMORROW, expires_on=None)
-
-
-def _metric_leaving(org):
-    certified_employee(org, "70-533")
-    MetricValueFactory(organization=org, period_end=TOMORROW - 30 * ONE_DAY, value=600)
-
-
-def _retiring(org):
-    certified_employee(org, "70-534")
-    Credential.objects.filter(code="70-534").update(accepted_until=TOMORROW)  # a catalog edit beside the load
-
-
-def _override_ending(org):
+def override_ending(org, day):
     OverrideFactory(organization=org, competency=Competency.objects.get(slug="cloud-platform"), level="gold",
-                    starts_on=TODAY - 30 * ONE_DAY, expires_on=TOMORROW)
+                    starts_on=TODAY - 30 * ONE_DAY, expires_on=day)
 
 
-@pytest.mark.parametrize("fact", [_leaving, _joining, _earning, _metric_leaving, _retiring, _override_ending],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("fact", [leaving, joining, earning, metric_leaving, retiring, override_ending],
+                         ids=lambda f: f.__name__)
 def test_a_fact_changing_on_the_day_is_evaluated(cloud, fact, evaluated):
     Credential.objects.get_or_create(code="70-534")
     org = OrganizationFactory()
-    fact(org)
+    fact(org, TOMORROW)
     statuses_refresh(organization_ids=[org.pk], day=TODAY, carry=True)
     before = stored([org.pk])
     evaluated.clear()

@@ -107,49 +107,52 @@ def test_a_night_run_again_redoes_nothing(cloud, computed_whole):
     assert stored([org.pk]) == computed([org.pk], TODAY)
 
 
-def _expiring(org):
-    certified_employee(org, "70-533", expires_on=GAINED)
+# Facts of an organization that change on `day` (and move a level then): the forecast's day the horizon gains
+# here, the night's day in tests/test_carry_forward.py.
 
 
-def _leaving(org):
+def expiring(org, day):
+    certified_employee(org, "70-533", expires_on=day)
+
+
+def leaving(org, day):
     employee = EmployeeFactory()
-    AssociationFactory(employee=employee, organization=org, starts_on=TODAY - datetime.timedelta(days=10),
-                       ends_on=GAINED)
+    AssociationFactory(employee=employee, organization=org, starts_on=TODAY - datetime.timedelta(days=10), ends_on=day)
     EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
                             earned_on=TODAY - datetime.timedelta(days=10), expires_on=None)
 
 
-def _joining(org):
+def joining(org, day):
     employee = EmployeeFactory()
-    AssociationFactory(employee=employee, organization=org, starts_on=GAINED, ends_on=None)
+    AssociationFactory(employee=employee, organization=org, starts_on=day, ends_on=None)
     EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
                             earned_on=TODAY - datetime.timedelta(days=10), expires_on=None)
 
 
-def _earning(org):
+def earning(org, day):
     employee = EmployeeFactory()
     AssociationFactory(employee=employee, organization=org, starts_on=TODAY - datetime.timedelta(days=10))
     EarnedCredentialFactory(employee=employee, credential=Credential.objects.get(code="70-533"),
-                            earned_on=GAINED, expires_on=None)
+                            earned_on=day, expires_on=None)
 
 
-def _metric_leaving(org):
+def metric_leaving(org, day):
     certified_employee(org, "70-533")
-    MetricValueFactory(organization=org, period_end=GAINED - datetime.timedelta(days=30), value=600)
+    MetricValueFactory(organization=org, period_end=day - datetime.timedelta(days=30), value=600)
 
 
-def _retiring(org):
+def retiring(org, day):
     certified_employee(org, "70-534")
-    Credential.objects.filter(code="70-534").update(accepted_until=GAINED)  # as a catalog edit made beside the load
+    Credential.objects.filter(code="70-534").update(accepted_until=day)  # as a catalog edit made beside the load
 
 
-@pytest.mark.parametrize("fact", [_expiring, _leaving, _joining, _earning, _metric_leaving, _retiring],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("fact", [expiring, leaving, joining, earning, metric_leaving, retiring],
+                         ids=lambda f: f.__name__)
 def test_a_fact_changing_on_the_day_the_horizon_gains_is_forecast(cloud, fact):
     Credential.objects.get_or_create(code="70-534")
     org, quiet = OrganizationFactory(), OrganizationFactory()
     certified_employee(quiet, "70-533")
-    fact(org)
+    fact(org, GAINED)
     forecast_refresh(organization_ids=[org.pk, quiet.pk], day=TODAY)
     assert GAINED not in [c[2] for c in stored([org.pk])]
 
